@@ -1,0 +1,3 @@
+"""Adaptive LLM Gateway."""
+
+__version__ = "0.1.0"

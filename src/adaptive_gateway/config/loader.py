@@ -1,0 +1,182 @@
+"""Load, interpolate and validate the YAML config; every error names its path.
+
+``load_config`` either returns a valid :class:`GatewayConfig` or raises :class:`ConfigError` listing
+*all* problems found, e.g. ``models.fast.deployments[1].provider: unknown provider 'opnai'``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from adaptive_gateway.config.presets import PRESETS, preset_for
+from adaptive_gateway.config.schema import GatewayConfig
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# values at paths ending in one of these are never echoed in errors
+_SECRET_KEYS = ("api_key", "key", "token", "secret", "password", "master_key_hash")
+
+
+class ConfigError(Exception):
+    """One or more config problems; ``errors`` holds one ``path: message`` line each."""
+
+    def __init__(self, errors: list[str], source: str = "") -> None:
+        self.errors = errors
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{len(errors)} config error(s): " + "; ".join(errors))
+
+
+def gateway_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("ADAPTIVE_GATEWAY_HOME") or Path.home() / ".adaptive-llm-gateway").expanduser()
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    explicit = env.get("ADAPTIVE_GATEWAY_CONFIG")
+    return Path(explicit).expanduser() if explicit else gateway_home(env) / "config.yaml"
+
+
+def format_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(root)"
+
+
+def _is_secret_path(path: str) -> bool:
+    last = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    return last in _SECRET_KEYS or last.endswith("_key")
+
+
+def interpolate(node: Any, env: Mapping[str, str], errors: list[str], path: str = "") -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string; unset names are errors."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, env, errors, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, env, errors, f"{path}[{i}]") for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def sub(m: re.Match[str]) -> str:
+        value = env.get(m.group(1))
+        if value is None:
+            if m.group(2) is not None:
+                return m.group(2)
+            errors.append(f"{path}: environment variable '{m.group(1)}' is not set")
+            return ""
+        return value
+
+    return _ENV_REF.sub(sub, node)
+
+
+def _pydantic_errors(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        path = format_path(list(err["loc"]))
+        if err["type"] == "extra_forbidden":
+            out.append(f"{path}: unknown key '{err['loc'][-1]}'")
+            continue
+        msg = err["msg"]
+        if err["type"] != "missing" and not _is_secret_path(path):
+            msg += f" (got {err.get('input')!r})"
+        out.append(f"{path}: {msg}")
+    return out
+
+
+def semantic_errors(cfg: GatewayConfig) -> list[str]:
+    """Cross-reference checks that the structural schema cannot express."""
+    errors: list[str] = []
+    for name, prov in cfg.providers.items():
+        preset = preset_for(prov.kind)
+        if preset is None:
+            known = ", ".join(sorted(PRESETS))
+            errors.append(f"providers.{name}.kind: unknown provider kind '{prov.kind}' (known: {known})")
+        elif preset.base_url is None and prov.base_url is None and preset.adapter != "embedded":
+            errors.append(f"providers.{name}.base_url: required for kind '{prov.kind}'")
+    for mname, model in cfg.models.items():
+        for i, dep in enumerate(model.deployments):
+            if dep.provider not in cfg.providers:
+                known = ", ".join(sorted(cfg.providers)) or "none configured"
+                errors.append(
+                    f"models.{mname}.deployments[{i}].provider: unknown provider '{dep.provider}'"
+                    f" (known: {known})"
+                )
+        if all(d.weight == 0 for d in model.deployments):
+            errors.append(f"models.{mname}.deployments: every weight is 0, nothing could be chosen")
+        for i, fb in enumerate(model.fallbacks):
+            if fb not in cfg.models and fb not in cfg.aliases:
+                errors.append(f"models.{mname}.fallbacks[{i}]: unknown model '{fb}'")
+    errors.extend(_fallback_cycles(cfg))
+    for alias, target in cfg.aliases.items():
+        if alias in cfg.models:
+            errors.append(f"aliases.{alias}: shadows the model of the same name")
+        if target not in cfg.models:
+            errors.append(f"aliases.{alias}: unknown model '{target}'")
+    return errors
+
+
+def _fallback_cycles(cfg: GatewayConfig) -> list[str]:
+    def resolve(name: str) -> str:
+        return cfg.aliases.get(name, name)
+
+    errors = []
+    for start in cfg.models:
+        seen = [start]
+        stack = [(start, [start])]
+        while stack:
+            node, trail = stack.pop()
+            model = cfg.models.get(resolve(node))
+            for fb in model.fallbacks if model else []:
+                target = resolve(fb)
+                if target == start:
+                    errors.append(f"models.{start}.fallbacks: cycle {' -> '.join([*trail, target])}")
+                    stack.clear()
+                    break
+                if target not in seen:
+                    seen.append(target)
+                    stack.append((target, [*trail, target]))
+    return errors
+
+
+def parse_config(text: str, env: Mapping[str, str] | None = None, source: str = "") -> GatewayConfig:
+    """Validate config text; raise :class:`ConfigError` with every problem found."""
+    env = os.environ if env is None else env
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"(yaml) {where}{getattr(exc, 'problem', exc)}"], source) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"(root): expected a mapping, got {type(data).__name__}"], source)
+    errors: list[str] = []
+    data = interpolate(data, env, errors)
+    try:
+        cfg = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(errors + _pydantic_errors(exc), source) from None
+    errors.extend(semantic_errors(cfg))
+    if errors:
+        raise ConfigError(errors, source)
+    return cfg
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"(file): cannot read {path}: {exc.strerror}"], str(path)) from None
+    return parse_config(text, env, source=str(path))

@@ -1,0 +1,87 @@
+"""The strict configuration schema (one YAML file). Unknown keys are errors.
+
+Secrets are written as references (``api_key: ${OPENAI_API_KEY}``) and resolved from the environment at
+load time into :class:`pydantic.SecretStr`, which never prints its value.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4141, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    request_log: bool = True
+    request_log_file: str | None = None
+    drain_seconds: float = Field(30.0, ge=0)
+    reload_poll_seconds: float = Field(1.0, ge=0)
+
+
+class AuthConfig(Strict):
+    mode: Literal["gateway", "passthrough", "hybrid"] = "gateway"
+    # sha256 hex digest of the master key; ADAPTIVE_GATEWAY_MASTER_KEY overrides
+    master_key_hash: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class StoreConfig(Strict):
+    url: str | None = None  # default: sqlite under the gateway home
+
+
+class StateConfig(Strict):
+    redis_url: str | None = None
+
+
+class Timeouts(Strict):
+    connect: float = Field(5.0, gt=0)
+    read: float = Field(300.0, gt=0)
+    total: float = Field(600.0, gt=0)
+
+
+class ProviderConfig(Strict):
+    kind: str
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    locality: Literal["local", "hosted"] | None = None
+    timeouts: Timeouts = Timeouts()
+    headers: dict[str, str] = {}
+    max_connections: int = Field(512, ge=1)
+    # embedded runtime: path of a .gguf model (the bundled SmolLM2 when unset)
+    model_path: str | None = None
+
+
+class DeploymentConfig(Strict):
+    provider: str
+    model: str
+    weight: float = Field(1.0, ge=0)
+    input_price: float | None = Field(None, ge=0, description="USD per million input tokens")
+    output_price: float | None = Field(None, ge=0, description="USD per million output tokens")
+    cached_input_price: float | None = Field(None, ge=0)
+    context_window: int | None = Field(None, ge=1)
+    max_output_tokens: int | None = Field(None, ge=1)
+
+
+class ModelConfig(Strict):
+    deployments: list[DeploymentConfig] = Field(min_length=1)
+    description: str = ""
+    strategy: str = "weighted"
+    fallbacks: list[str] = []
+
+
+class GatewayConfig(Strict):
+    version: Literal[1] = 1
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    store: StoreConfig = StoreConfig()
+    state: StateConfig = StateConfig()
+    providers: dict[str, ProviderConfig] = {}
+    models: dict[str, ModelConfig] = {}
+    aliases: dict[str, str] = {}

@@ -1,0 +1,55 @@
+"""The per-request context that flows through the pipeline stages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptive_gateway.config import CompiledConfig, Deployment
+from adaptive_gateway.errors import Attempt
+from adaptive_gateway.types import ChatRequest, Usage
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling. ``kind`` is master | virtual | passthrough."""
+
+    id: str
+    kind: str
+    key_prefix: str = ""
+    tenant: str | None = None
+    allowed_models: frozenset[str] | None = None  # None = all
+    roles: frozenset[str] = frozenset({"admin"})
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    route: str
+    config: CompiledConfig
+    headers: dict[str, str]
+    client_ip: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal | None = None
+    provider_key: str | None = None  # the client's own provider key (passthrough / hybrid)
+    request: ChatRequest | None = None
+    deployment: Deployment | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    fallbacks: int = 0
+    usage: Usage | None = None
+    cost: float = 0.0
+    status: int = 200
+    error: str | None = None
+    first_byte_at: float | None = None
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def settle(self, usage: Usage | None) -> None:
+        """Record final usage and its cost at the chosen deployment's prices."""
+        self.usage = usage
+        if usage is not None and self.deployment is not None:
+            self.cost = self.deployment.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)

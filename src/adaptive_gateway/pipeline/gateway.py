@@ -1,0 +1,142 @@
+"""The Gateway: everything a request needs, hung off one object (no module-level state), and the
+pipeline composed in one place: authenticate -> [stages] -> route -> execute -> [finishers].
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from adaptive_gateway.config import CompiledConfig, Model
+from adaptive_gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from adaptive_gateway.observability.requestlog import RequestLog
+from adaptive_gateway.pipeline.auth import Authenticator
+from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.execute import BaseUrlResolver, Executor, OpenStream
+from adaptive_gateway.providers.base import Adapter, UpstreamRequest
+from adaptive_gateway.providers.registry import build_registry
+from adaptive_gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
+from adaptive_gateway.routing.plan import CandidateFilter, Plan, Strategy, WeightedRandom, plan_route
+from adaptive_gateway.types import ChatResponse
+
+
+class Stage(Protocol):
+    """A pipeline step before routing; raises a GatewayError to stop the request."""
+
+    async def __call__(self, ctx: RequestContext) -> None: ...
+
+
+Finisher = Callable[[RequestContext], None]
+ReadinessCheck = Callable[[], Awaitable[tuple[str, bool, str]]]
+
+
+class Gateway:
+    def __init__(self, config: CompiledConfig, *, resolve_base: BaseUrlResolver | None = None) -> None:
+        self.config = config
+        self.upstream = Upstream()
+        self.adapters: dict[str, Adapter] = build_registry()
+        self.executor = Executor(self.upstream, self.adapters, resolve_base)
+        self.auth = Authenticator()
+        self.strategies: dict[str, Strategy] = {"weighted": WeightedRandom()}
+        self.rng = random.Random()  # noqa: S311 - load balancing, not security
+        self.stages: list[Stage] = []
+        self.filters: list[Callable[[RequestContext], CandidateFilter | None]] = []
+        self.finishers: list[Finisher] = []
+        self.readiness: list[ReadinessCheck] = []
+        self.log = RequestLog(config.source.server.request_log_file, config.source.server.request_log)
+        self.finishers.append(self._log_request)
+        self.inflight = 0
+
+    # ---- lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.log.start()
+
+    async def close(self) -> None:
+        await self.upstream.close()
+        await self.log.stop()
+
+    def swap_config(self, config: CompiledConfig) -> None:
+        """Atomically replace the config; in-flight requests keep the one they started with."""
+        self.config = config
+
+    # ---- pipeline ---------------------------------------------------------------------------------------
+
+    def authenticate(self, ctx: RequestContext, query_key: str | None = None) -> None:
+        ctx.principal, ctx.provider_key = self.auth.authenticate(ctx.config, ctx.headers, query_key)
+
+    def resolve_model(self, ctx: RequestContext, name: str) -> Model:
+        model = ctx.config.resolve(name)
+        if model is None:
+            available = ", ".join(ctx.config.public_names()) or "none configured"
+            raise ModelNotFound(f"model '{name}' not found; available models: {available}", param="model")
+        allowed = ctx.principal.allowed_models if ctx.principal else None
+        if allowed is not None and name not in allowed and model.name not in allowed:
+            raise PermissionDenied(
+                f"this key may not use model '{name}'; allowed: {', '.join(sorted(allowed))}", param="model"
+            )
+        return model
+
+    async def plan(self, ctx: RequestContext) -> Plan:
+        assert ctx.request is not None
+        model = self.resolve_model(ctx, ctx.request.model)
+        for stage in self.stages:
+            await stage(ctx)
+        filters = [f for make in self.filters if (f := make(ctx)) is not None]
+        return plan_route(ctx.config, model, self.strategies, self.rng, filters)
+
+    async def complete(self, ctx: RequestContext) -> ChatResponse:
+        plan = await self.plan(ctx)
+        resp = await self.executor.complete(ctx, plan)
+        ctx.settle(resp.usage)
+        return resp
+
+    async def open_stream(self, ctx: RequestContext) -> OpenStream:
+        return await self.executor.open_stream(ctx, await self.plan(ctx))
+
+    async def forward_openai(
+        self, ctx: RequestContext, path: str, body: dict[str, Any], stream: bool
+    ) -> UpstreamResponse | UpstreamStream:
+        """Non-chat OpenAI endpoints (completions, embeddings): forwarded to an OpenAI-compatible
+        deployment of the model with only the model name swapped."""
+        model = self.resolve_model(ctx, body["model"])
+        for stage in self.stages:
+            await stage(ctx)
+        dep = next((d for d in model.deployments if d.provider.adapter in ("openai", "embedded")), None)
+        if dep is None:
+            raise InvalidRequest(f"model '{model.name}' has no OpenAI-compatible deployment for {path}")
+        ctx.deployment = dep
+        adapter = self.adapters[dep.provider.adapter]
+        build_raw: Callable[..., UpstreamRequest] = getattr(adapter, "build_raw")  # noqa: B009
+        ureq = build_raw(path, {**body, "model": dep.upstream_model}, dep, ctx.provider_key, stream)
+        if not dep.provider.base_url and self.executor.resolve_base is not None:
+            ureq.url = await self.executor.resolve_base(dep.provider) + ureq.url
+        if stream:
+            return await self.upstream.stream(dep.provider, ureq)
+        return await self.upstream.send(dep.provider, ureq)
+
+    def finish(self, ctx: RequestContext) -> None:
+        for fin in self.finishers:
+            fin(ctx)
+
+    def _log_request(self, ctx: RequestContext) -> None:
+        dep = ctx.deployment
+        usage = ctx.usage
+        p = ctx.principal
+        self.log.write({
+            "request_id": ctx.request_id,
+            "route": ctx.route,
+            "status": ctx.status,
+            "latency_ms": round(ctx.elapsed_ms(), 2),
+            "key": p.key_prefix if p else None,
+            "tenant": p.tenant if p else None,
+            "model": ctx.request.model if ctx.request else None,
+            "deployment": dep.id if dep else None,
+            "provider": dep.provider.name if dep else None,
+            "attempts": len(ctx.attempts) + (1 if ctx.status < 400 and dep else 0),
+            "input_tokens": usage.input_tokens if usage else 0,
+            "output_tokens": usage.output_tokens if usage else 0,
+            "cost_usd": round(ctx.cost, 8),
+            "error": ctx.error,
+        })

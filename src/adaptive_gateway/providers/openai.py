@@ -1,0 +1,82 @@
+"""OpenAI-compatible upstreams: OpenAI, OpenRouter, Groq, Mistral, vLLM, LM Studio, llama.cpp server,
+LocalAI, Ollama's /v1, and the embedded runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+from adaptive_gateway.config import Deployment
+from adaptive_gateway.errors import GatewayError, UpstreamError
+from adaptive_gateway.formats import openai_chat
+from adaptive_gateway.providers.base import UpstreamRequest, base_headers, classify_status
+from adaptive_gateway.providers.sse import SSEDecoder
+from adaptive_gateway.types import ChatRequest, ChatResponse, StreamError, StreamEvent
+
+
+class OpenAIStreamParser:
+    __slots__ = ("_decoder", "_sse")
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder()
+        self._decoder = openai_chat.StreamDecoder()
+
+    def _events(self, items: list[tuple[str, bytes]]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for _event, data in items:
+            if data == b"[DONE]":
+                continue
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                out.append(StreamError(f"malformed chunk from upstream: {data[:80]!r}"))
+                continue
+            if isinstance(chunk, dict) and "error" in chunk:
+                err = chunk["error"]
+                out.append(StreamError(str(err.get("message") if isinstance(err, dict) else err)))
+                continue
+            out.extend(self._decoder.feed(chunk))
+        return out
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        return self._events(self._sse.feed(chunk))
+
+    def close(self) -> list[StreamEvent]:
+        return self._events(self._sse.close())
+
+
+class OpenAIAdapter:
+    kind: ClassVar[str] = "openai"
+    native_wire: ClassVar[str | None] = "openai_chat"
+    path: ClassVar[str] = "/chat/completions"
+
+    def build(self, req: ChatRequest, dep: Deployment, api_key: str | None) -> UpstreamRequest:
+        body = openai_chat.encode_request(req, dep.upstream_model)
+        if req.stream and req.wire == "openai_chat" and not req.include_usage:
+            # ask for usage so spend is exact; the usage-only chunk is dropped before the client sees it
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        return self.build_raw(self.path, body, dep, api_key, req.stream)
+
+    def build_raw(
+        self, path: str, body: dict[str, Any], dep: Deployment, api_key: str | None, stream: bool = False
+    ) -> UpstreamRequest:
+        """Any OpenAI endpoint (completions, embeddings) with the body forwarded as given."""
+        headers = base_headers(dep.provider, api_key)
+        return UpstreamRequest("POST", dep.provider.base_url + path, headers, orjson.dumps(body), stream)
+
+    def parse(self, body: bytes, req: ChatRequest) -> ChatResponse:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"upstream returned invalid JSON: {body[:120]!r}", status=502) from None
+        resp = openai_chat.decode_response(data)
+        resp.raw_bytes = body
+        return resp
+
+    def stream_parser(self, req: ChatRequest) -> OpenAIStreamParser:
+        return OpenAIStreamParser()
+
+    def classify_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        return classify_status(status, body, headers, "openai")

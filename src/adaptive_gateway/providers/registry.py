@@ -1,0 +1,15 @@
+"""The closed registry of provider adapters: one line per adapter kind."""
+
+from __future__ import annotations
+
+from adaptive_gateway.providers.base import Adapter
+from adaptive_gateway.providers.openai import OpenAIAdapter
+
+
+def build_registry() -> dict[str, Adapter]:
+    """Adapter kind -> adapter instance (adapters are stateless; one instance serves every request)."""
+    return {
+        "openai": OpenAIAdapter(),
+        # the embedded llama.cpp runtime speaks the OpenAI API on a port the runtime manager picks
+        "embedded": OpenAIAdapter(),
+    }

@@ -1,0 +1,108 @@
+"""Serve the app with uvicorn (httptools + uvloop). With ``workers > 1`` a small supervisor forks one
+process per worker, each bound to the port with SO_REUSEPORT (the kernel balances connections), and
+forwards SIGTERM / SIGINT (graceful drain) and SIGHUP (config reload) to them; a worker that dies
+unexpectedly is restarted with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import uvicorn
+
+log = logging.getLogger("adaptive_gateway")
+
+
+def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_port(host: str, port: int) -> str | None:
+    """None when ``host:port`` can be bound, else why not."""
+    try:
+        _socket(host, port, reuse_port=False).close()
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
+def serve_one(config_path: Path, host: str, port: int, reuse_port: bool, drain_seconds: float) -> None:
+    from adaptive_gateway.server.app import create_app
+
+    app = create_app(config_path)
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
+        timeout_graceful_shutdown=int(drain_seconds) or None, timeout_keep_alive=75, backlog=4096,
+        server_header=False, date_header=False,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[_socket(host, port, reuse_port)])
+
+
+def serve(config_path: Path, host: str, port: int, workers: int, drain_seconds: float) -> int:
+    if workers <= 1:
+        serve_one(config_path, host, port, False, drain_seconds)
+        return 0
+    return _supervise(config_path, host, port, workers, drain_seconds)
+
+
+def _spawn(config_path: Path, host: str, port: int, drain_seconds: float) -> int:
+    pid = os.fork()
+    if pid == 0:  # child
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            serve_one(config_path, host, port, True, drain_seconds)
+        except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's code
+            logging.getLogger("adaptive_gateway").exception("worker failed")
+            os._exit(1)
+        os._exit(0)
+    return pid
+
+
+def _supervise(config_path: Path, host: str, port: int, workers: int, drain_seconds: float) -> int:
+    stopping = False
+    children = {_spawn(config_path, host, port, drain_seconds) for _ in range(workers)}
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    backoff = 0.5
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        children.discard(pid)
+        if not stopping:
+            log.error("worker %d exited (status %d); restarting in %.1fs", pid, status, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30)
+            children.add(_spawn(config_path, host, port, drain_seconds))
+    sys.stdout.flush()
+    return 0

@@ -22,3 +22,21 @@ WEATHER_TOOL_SCHEMA = {
 async def openai_fake() -> AsyncIterator[FakeUpstream]:
     async with FakeUpstream("openai") as up:
         yield up
+
+
+@pytest.fixture
+async def anthropic_fake() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream("anthropic") as up:
+        yield up
+
+
+@pytest.fixture
+async def gemini_fake() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream("gemini") as up:
+        yield up
+
+
+@pytest.fixture
+async def ollama_fake() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream("ollama") as up:
+        yield up

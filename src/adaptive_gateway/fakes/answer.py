@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.schema import sample
 
@@ -74,9 +76,8 @@ class Answer:
 
 
 def estimate_tokens(payload: Any) -> int:
-    """Deterministic input-token estimate: a quarter of the compact JSON text, at least 1."""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return max(1, len(text) // 4)
+    """Deterministic input-token estimate: a quarter of the compact UTF-8 JSON bytes, at least 1."""
+    return max(1, len(orjson.dumps(payload)) // 4)
 
 
 def split_words(text: str) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from adaptive_gateway.fakes.answer import Answer, Ask, Tool, estimate_tokens, last_user_text, make_answer
 from adaptive_gateway.fakes.knobs import Knobs
-from adaptive_gateway.fakes.state import STATE, FakeState, begin, new_app, retry_headers
+from adaptive_gateway.fakes.state import MODEL_NAMES, FakeState, begin, new_app, retry_headers
 from adaptive_gateway.fakes.streaming import Frame, dumps, json_response, send_stream
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
@@ -122,15 +122,21 @@ def chat_json(answer: Answer, model: str) -> dict[str, Any]:
     return {**_envelope("chat.completion", "chatcmpl-", model), "choices": [choice], "usage": usage(answer)}
 
 
+def _sse_prefix(base: dict[str, Any]) -> bytes:
+    """`data: {<envelope>,"choices":[` encoded once per stream; each frame adds only its choice."""
+    return b"data: " + dumps(base)[:-1] + b',"choices":['
+
+
 def chat_frames(answer: Answer, model: str, include_usage: bool) -> list[Frame]:
     """The SSE frames of a streamed chat completion, in the order the real API sends them."""
     base = _envelope("chat.completion.chunk", "chatcmpl-", model)
     if include_usage:
         base["usage"] = None
+    prefix = _sse_prefix(base)
 
     def frame(delta: dict[str, Any], content: bool = False, finish: str | None = None) -> Frame:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return Frame(b"data: " + dumps({**base, "choices": [choice]}) + b"\n\n", content)
+        return Frame(prefix + dumps(choice) + b"]}\n\n", content)
 
     frames = [frame({"role": "assistant", "content": "", "refusal": None})]
     frames += [frame({"reasoning_content": piece}, True) for piece in answer.reasoning_chunks]
@@ -243,7 +249,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 
 
 async def models(request: web.Request) -> web.StreamResponse:
-    names = request.app[STATE].models or MODELS
+    names = request.app[MODEL_NAMES]
     data = [{"id": name, "object": "model", "created": 1700000000, "owned_by": "fake"} for name in names]
     return web.Response(body=dumps({"object": "list", "data": data}), content_type="application/json")
 
@@ -263,7 +269,7 @@ def routes() -> list[web.RouteDef]:
 
 
 def build_app(state: FakeState) -> web.Application:
-    app = new_app(state)
+    app = new_app(state, MODELS)
     app.add_routes(routes())
     app.on_response_prepare.append(_add_request_id)
     return app

@@ -11,7 +11,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from adaptive_gateway.fakes import openai
+from adaptive_gateway.fakes import anthropic, gemini, ollama, openai
 from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.state import FakeState, Received, StreamStats
 
@@ -20,6 +20,9 @@ Kind = Literal["openai", "anthropic", "gemini", "ollama"]
 BUILDERS: Mapping[str, Callable[[FakeState], web.Application]] = MappingProxyType(
     {
         "openai": openai.build_app,
+        "anthropic": anthropic.build_app,
+        "gemini": gemini.build_app,
+        "ollama": ollama.build_app,
     }
 )
 

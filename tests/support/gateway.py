@@ -1,0 +1,82 @@
+"""Run the real gateway app under uvicorn in a background thread on a free local port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from adaptive_gateway.config import compile_config, hash_key, load_config
+from adaptive_gateway.server.app import GatewayApp, build_app
+
+MASTER_KEY = "sk-test-master-0123456789"
+MASTER_HASH = hash_key(MASTER_KEY)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def openai_config(upstream_url: str, *, mode: str = "gateway", extra: str = "") -> str:
+    """A config with one OpenAI-compatible provider ``fake`` and model ``gpt-test`` on it."""
+    return f"""
+auth: {{mode: {mode}, master_key_hash: "{MASTER_HASH}"}}
+server: {{request_log: false, reload_poll_seconds: 0.2}}
+providers:
+  fake: {{kind: openai-compatible, base_url: "{upstream_url}/v1", api_key: "sk-upstream-secret",
+         timeouts: {{connect: 2, read: 3, total: 10}}}}
+models:
+  gpt-test:
+    deployments: [{{provider: fake, model: upstream-model, input_price: 1.0, output_price: 2.0}}]
+aliases:
+  gpt-4o-mini: gpt-test
+{extra}
+"""
+
+
+class GatewayThread:
+    def __init__(self, config_text: str, tmp_path: Path) -> None:
+        self.config_path = tmp_path / "config.yaml"
+        self.config_path.write_text(config_text)
+        cfg = load_config(self.config_path)
+        self.app: GatewayApp = build_app(compile_config(cfg, text=config_text), self.config_path)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> GatewayThread:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="asyncio", lifespan="on",
+                                log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        server = self._server
+
+        def run() -> None:
+            asyncio.run(server.serve())
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("gateway did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> GatewayThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

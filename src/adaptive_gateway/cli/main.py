@@ -12,6 +12,7 @@ import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
     "adaptive_gateway.cli.core_cmds",
+    "adaptive_gateway.cli.setup_cmds",
 )
 
 

@@ -33,11 +33,13 @@ class Knobs:
     retry_after_ms: int | None = None
     """Adds a `retry-after-ms` header to error responses."""
     drop_after: int | None = None
-    """Streaming: close the connection after N content chunks, without finishing the stream."""
+    """Streaming: close the connection after N content chunks, without finishing the stream.
+    Non-streaming: close it halfway through the JSON body."""
     hang: bool = False
     """Never answer; the request ends when the client gives up."""
     malformed: bool = False
-    """Streaming: send one chunk that is not valid JSON in the middle of the stream."""
+    """Streaming: send one chunk that is not valid JSON in the middle of the stream.
+    Non-streaming: a 200 whose JSON body is cut in half."""
     tool_call: bool = False
     """Answer with a call to the request's tools."""
     parallel_tools: int = 1

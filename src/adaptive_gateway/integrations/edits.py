@@ -90,7 +90,9 @@ def _set_ops(data: Any, path: tuple[str, ...], value: Any) -> list[Op]:
 
 def merge_ops(path: Path_, current: Any, value: Any) -> list[Op]:
     """Operations that make ``current`` (found at ``path``) hold ``value``, touching as little as possible."""
-    if not (isinstance(value, Mapping) and isinstance(current, Mapping)):
+    if isinstance(value, Mapping) and not isinstance(current, Mapping):
+        raise EditConflict(f"{_label(path)} is not a table/object")
+    if not isinstance(value, Mapping):
         return [] if current == value else [SetOp(path, value)]
     ops: list[Op] = []
     for key, wanted in value.items():

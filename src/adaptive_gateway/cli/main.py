@@ -13,6 +13,7 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "adaptive_gateway.cli.core_cmds",
     "adaptive_gateway.cli.setup_cmds",
+    "adaptive_gateway.cli.memory_cmds",
 )
 
 

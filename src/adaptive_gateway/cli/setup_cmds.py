@@ -7,7 +7,7 @@ import asyncio
 import importlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adaptive_gateway.discovery import DiscoveryReport, discover
+from adaptive_gateway.discovery import DiscoveryReport, DiscoveryTargets, discover
 from adaptive_gateway.integrations import (
     DEFAULT_GATEWAY_URL,
     KEY_ENV,
@@ -52,7 +52,7 @@ def _stderr() -> Console:
 def _runtime_table(report: DiscoveryReport) -> Table:
     table = Table(title="Local runtimes", title_justify="left")
     for column in ("runtime", "base URL", "version", "models", "latency"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for r in report.reachable_runtimes():
         models = ", ".join(
             m.id + (f" ({m.context_length:,} ctx)" if m.context_length else "") for m in r.models
@@ -64,7 +64,7 @@ def _runtime_table(report: DiscoveryReport) -> Table:
 def _findings_table(report: DiscoveryReport) -> Table:
     table = Table(title="Keys, clients and tools", title_justify="left")
     for column in ("kind", "name", "details"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for k in report.keys:
         table.add_row("provider key", k.name, f"{k.masked} from {k.source}; use as {k.reference}")
     for c in (c for c in report.clients if c.found):
@@ -79,10 +79,13 @@ def _findings_table(report: DiscoveryReport) -> Table:
 
 def discover_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    urls: list[str] = typer.Option(
+        [], "--url", help="Also probe this OpenAI-compatible base URL (repeatable)."
+    ),
     home: Path | None = HomeOpt,
 ) -> None:
     """Find local runtimes, provider keys (masked), AI clients, git, Gitea and Docker. Read-only."""
-    report = asyncio.run(discover(home=home))
+    report = asyncio.run(discover(DiscoveryTargets(openai_compatible=tuple(urls)), home=home))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -131,6 +134,14 @@ def configured_gateway_url(state: Path, env: Mapping[str, str]) -> str:
     return f"http://{host}:{server.get('port', 4141)}"
 
 
+KEY_PLACEHOLDER = f"<value of ${KEY_ENV}>"
+
+
+def _diff_printer(secret: str | None) -> Callable[[str], None]:
+    """Prints diffs in colour, with ``secret`` (the plain key, when consented) never shown."""
+    return lambda diff: _show_diff(diff.replace(secret, KEY_PLACEHOLDER) if secret else diff)
+
+
 def _show_diff(diff: str) -> None:
     out = _stdout()
     for line in diff.splitlines():
@@ -145,10 +156,10 @@ def _list(writer: ConfigWriter) -> None:
         return
     table = Table(title="Integrations (newest last)", title_justify="left")
     for column in ("target", "when", "gateway", "file", "status"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for manifest in integrations:
         for entry in manifest.files:
-            table.add_row(manifest.target, manifest.created[:19], manifest.note, entry.path, entry.status())
+            table.add_row(manifest.target, manifest.created[:16].replace("T", " "), manifest.note, entry.path, entry.status())
     _stdout().print(table)
 
 
@@ -177,7 +188,7 @@ def _inline_key(consented: bool, yes: bool, dry_run: bool, env: Mapping[str, str
     if not consented:
         return None
     if dry_run:
-        return f"<value of ${KEY_ENV}>"
+        return KEY_PLACEHOLDER
     key = env.get(KEY_ENV)
     if not key:
         raise WriterError(f"--inline-key needs the key in ${KEY_ENV}")
@@ -230,7 +241,13 @@ def integrate_cmd(
         key = _inline_key(inline_key, yes, dry_run, os.environ)
         plan = chosen.plan(IntegrationContext(home, url, mcp, key))
         result = writer.write(
-            chosen.name, plan.changes, yes=yes, confirm=_ask, show=_show_diff, dry_run=dry_run, note=url
+            chosen.name,
+            plan.changes,
+            yes=yes,
+            confirm=_ask,
+            show=_diff_printer(key),
+            dry_run=dry_run,
+            note=url,
         )
     except WriterError as exc:
         _stderr().print(Text(f"✗ {exc}", style="red"))

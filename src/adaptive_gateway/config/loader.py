@@ -94,57 +94,76 @@ def _pydantic_errors(exc: ValidationError) -> list[str]:
     return out
 
 
-def semantic_errors(cfg: GatewayConfig) -> list[str]:
-    """Cross-reference checks that the structural schema cannot express."""
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _entries(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def semantic_errors(data: dict[str, Any]) -> list[str]:
+    """Cross-reference checks the structural schema cannot express. Runs on the raw data, so they are
+    reported together with structural errors; malformed parts are skipped (the schema reports them)."""
     errors: list[str] = []
-    for name, prov in cfg.providers.items():
-        preset = preset_for(prov.kind)
+    providers = _mapping(data, "providers")
+    models = _mapping(data, "models")
+    aliases = _mapping(data, "aliases")
+    for name, prov in providers.items():
+        if not isinstance(prov, dict) or not isinstance(prov.get("kind"), str):
+            continue
+        preset = preset_for(prov["kind"])
         if preset is None:
             known = ", ".join(sorted(PRESETS))
-            errors.append(f"providers.{name}.kind: unknown provider kind '{prov.kind}' (known: {known})")
-        elif preset.base_url is None and prov.base_url is None and preset.adapter != "embedded":
-            errors.append(f"providers.{name}.base_url: required for kind '{prov.kind}'")
-    for mname, model in cfg.models.items():
-        for i, dep in enumerate(model.deployments):
-            if dep.provider not in cfg.providers:
-                known = ", ".join(sorted(cfg.providers)) or "none configured"
+            errors.append(f"providers.{name}.kind: unknown provider kind '{prov['kind']}' (known: {known})")
+        elif preset.base_url is None and not prov.get("base_url") and preset.adapter != "embedded":
+            errors.append(f"providers.{name}.base_url: required for kind '{prov['kind']}'")
+    for mname, model in models.items():
+        if not isinstance(model, dict):
+            continue
+        deps = _entries(model.get("deployments"))
+        for i, dep in enumerate(deps):
+            if isinstance(dep.get("provider"), str) and dep["provider"] not in providers:
+                known = ", ".join(sorted(providers)) or "none configured"
                 errors.append(
-                    f"models.{mname}.deployments[{i}].provider: unknown provider '{dep.provider}'"
+                    f"models.{mname}.deployments[{i}].provider: unknown provider '{dep['provider']}'"
                     f" (known: {known})"
                 )
-        if all(d.weight == 0 for d in model.deployments):
+        if deps and all(d.get("weight", 1) == 0 for d in deps):
             errors.append(f"models.{mname}.deployments: every weight is 0, nothing could be chosen")
-        for i, fb in enumerate(model.fallbacks):
-            if fb not in cfg.models and fb not in cfg.aliases:
+        fallbacks = model.get("fallbacks")
+        for i, fb in enumerate(fallbacks if isinstance(fallbacks, list) else []):
+            if fb not in models and fb not in aliases:
                 errors.append(f"models.{mname}.fallbacks[{i}]: unknown model '{fb}'")
-    errors.extend(_fallback_cycles(cfg))
-    for alias, target in cfg.aliases.items():
-        if alias in cfg.models:
+    errors.extend(_fallback_cycles(models, aliases))
+    for alias, target in aliases.items():
+        if alias in models:
             errors.append(f"aliases.{alias}: shadows the model of the same name")
-        if target not in cfg.models:
+        if target not in models:
             errors.append(f"aliases.{alias}: unknown model '{target}'")
     return errors
 
 
-def _fallback_cycles(cfg: GatewayConfig) -> list[str]:
-    def resolve(name: str) -> str:
-        return cfg.aliases.get(name, name)
+def _fallback_cycles(models: dict[str, Any], aliases: dict[str, Any]) -> list[str]:
+    def fallbacks_of(name: str) -> list[str]:
+        model = models.get(aliases.get(name, name))
+        fbs = model.get("fallbacks") if isinstance(model, dict) else None
+        return [aliases.get(f, f) for f in fbs if isinstance(f, str)] if isinstance(fbs, list) else []
 
     errors = []
-    for start in cfg.models:
-        seen = [start]
+    for start in models:
+        seen = {start}
         stack = [(start, [start])]
         while stack:
             node, trail = stack.pop()
-            model = cfg.models.get(resolve(node))
-            for fb in model.fallbacks if model else []:
-                target = resolve(fb)
+            for target in fallbacks_of(node):
                 if target == start:
                     errors.append(f"models.{start}.fallbacks: cycle {' -> '.join([*trail, target])}")
                     stack.clear()
                     break
                 if target not in seen:
-                    seen.append(target)
+                    seen.add(target)
                     stack.append((target, [*trail, target]))
     return errors
 
@@ -167,9 +186,10 @@ def parse_config(text: str, env: Mapping[str, str] | None = None, source: str = 
     try:
         cfg = GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(errors + _pydantic_errors(exc), source) from None
-    errors.extend(semantic_errors(cfg))
-    if errors:
+        errors.extend(_pydantic_errors(exc))
+        cfg = None
+    errors.extend(semantic_errors(data))
+    if errors or cfg is None:
         raise ConfigError(errors, source)
     return cfg
 

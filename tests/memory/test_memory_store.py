@@ -107,9 +107,11 @@ def test_read_errors(store: MemoryStore) -> None:
         store.read("nope")
     store.write(MemoryItem.new("note", "x", item_id="same", namespace="a"))
     store.write(MemoryItem.new("note", "y", item_id="same", namespace="b"))
-    with pytest.raises(InvalidItem, match="several namespaces"):
+    with pytest.raises(InvalidItem, match="ambiguous"):
         store.read("same")
     assert store.read("same", namespace="b").title == "y"
+    with pytest.raises(InvalidItem, match=r"already used by a/notes/same\.md"):
+        store.write(MemoryItem.new("task", "z", item_id="same", namespace="a"))
     with pytest.raises(InvalidItem):
         store.read("../escape")
 

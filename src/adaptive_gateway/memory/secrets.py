@@ -5,10 +5,13 @@ the gateway's own trust detectors (``adaptive_gateway.trust.detectors.DetectorSe
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
 
 
 class SecretFinding(Protocol):
@@ -96,5 +99,8 @@ def default_scanner() -> SecretScanner:
     try:
         module = importlib.import_module("adaptive_gateway.trust.detectors")
         return TrustDetectorScanner(module.DetectorSet())
-    except (ImportError, AttributeError, TypeError):
+    except ImportError:
+        return DetectSecretsScanner()
+    except Exception:  # a broken detector module must not leave pushes unguarded
+        logger.warning("trust detectors unavailable; using detect-secrets", exc_info=True)
         return DetectSecretsScanner()

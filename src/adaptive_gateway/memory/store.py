@@ -88,8 +88,8 @@ class MemoryStore:
             where = f" in namespace {namespace!r}" if namespace else ""
             raise ItemNotFound(f"no memory item {item_id!r}{where}")
         if len(found) > 1:
-            spaces = ", ".join(sorted(path.parts[-3] for path in found))
-            raise InvalidItem(f"id {item_id!r} exists in several namespaces ({spaces}); pass a namespace")
+            places = ", ".join(str(path.relative_to(self.root)) for path in found)
+            raise InvalidItem(f"id {item_id!r} is ambiguous ({places}); pass a namespace")
         return found[0]
 
     def read(self, item_id: str, namespace: str | None = None) -> MemoryItem:
@@ -164,6 +164,8 @@ class MemoryStore:
             previous = parse_item(path.read_text(encoding="utf-8"))
             item = item.with_changes(created_at=previous.created_at, updated_at=utcnow())
             verb = verb or "update"
+        elif taken := [p for p in self.root.glob(f"{item.namespace}/*/{item.id}.md") if p != path]:
+            raise InvalidItem(f"id {item.id!r} is already used by {taken[0].relative_to(self.root)}")
         item = item.with_changes(author_agent=item.author_agent or agent)
         _write_atomic(path, dump_item(item))
         message = f"memory: {verb or 'record'} {item.type.value} '{_short(item.title)}'"

@@ -26,6 +26,14 @@ def _changed_lines(diff: str) -> tuple[list[str], list[str]]:
     return [x[1:] for x in body if x.startswith("-")], [x[1:] for x in body if x.startswith("+")]
 
 
+def _dry_run(tmp_path: Path, target: str) -> tuple[list[str], list[str]]:
+    """The lines a dry run would remove and add in the standard fake home."""
+    plan = get_target(target).plan(IntegrationContext(make_home(tmp_path), URL))
+    shown: list[str] = []
+    ConfigWriter(tmp_path / "state").write(target, plan.changes, show=shown.append, dry_run=True)
+    return _changed_lines(shown[0])
+
+
 def _check_claude(home: Path) -> None:
     settings = parse_jsonc((home / ".claude/settings.json").read_text()).value
     assert settings["env"] == {"BASH_DEFAULT_TIMEOUT_MS": "120000", "ANTHROPIC_BASE_URL": URL}
@@ -115,11 +123,7 @@ def test_integrate_verify_and_undo_byte_identical(tmp_path: Path, target: str) -
 
 
 def test_claude_code_diff_is_minimal_and_keeps_comments(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
-    plan = get_target("claude-code").plan(IntegrationContext(home, URL))
-    shown: list[str] = []
-    ConfigWriter(tmp_path / "state").write("claude-code", plan.changes, show=shown.append, dry_run=True)
-    removed, added = _changed_lines(shown[0])
+    removed, added = _dry_run(tmp_path, "claude-code")
     assert removed == [
         '        "BASH_DEFAULT_TIMEOUT_MS": "120000"   // long builds',
         '    "futureOption": {"x": [1, 2, {"y": null}]}',
@@ -133,11 +137,7 @@ def test_claude_code_diff_is_minimal_and_keeps_comments(tmp_path: Path) -> None:
 
 
 def test_codex_diff_replaces_the_provider_in_place(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
-    plan = get_target("codex").plan(IntegrationContext(home, URL))
-    shown: list[str] = []
-    ConfigWriter(tmp_path / "state").write("codex", plan.changes, show=shown.append, dry_run=True)
-    removed, added = _changed_lines(shown[0])
+    removed, added = _dry_run(tmp_path, "codex")
     assert removed == ['model_provider = "openai"']
     assert added == [
         'model_provider = "adaptive"',
@@ -151,11 +151,7 @@ def test_codex_diff_replaces_the_provider_in_place(tmp_path: Path) -> None:
 
 
 def test_continue_yaml_only_adds_lines(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
-    plan = get_target("continue").plan(IntegrationContext(home, URL))
-    shown: list[str] = []
-    ConfigWriter(tmp_path / "state").write("continue", plan.changes, show=shown.append, dry_run=True)
-    removed, added = _changed_lines(shown[0])
+    removed, added = _dry_run(tmp_path, "continue")
     assert removed == []
     assert added == [
         "  - name: Adaptive Gateway",

@@ -159,7 +159,13 @@ def _list(writer: ConfigWriter) -> None:
         table.add_column(column, overflow="fold")
     for manifest in integrations:
         for entry in manifest.files:
-            table.add_row(manifest.target, manifest.created[:16].replace("T", " "), manifest.note, entry.path, entry.status())
+            table.add_row(
+                manifest.target,
+                manifest.created[:16].replace("T", " "),
+                manifest.note,
+                entry.path,
+                entry.status(),
+            )
     _stdout().print(table)
 
 

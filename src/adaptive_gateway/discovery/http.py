@@ -29,12 +29,22 @@ async def fetch(
     method = "GET" if json_body is None else "POST"
     try:
         async with session.request(method, url, json=json_body, allow_redirects=False) as resp:
-            raw = await resp.content.read(max_bytes)
+            raw = await _read_capped(resp, max_bytes)
             status = resp.status
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
         return None
     latency = (time.perf_counter() - started) * 1000
     return Response(status, _decode(raw), round(latency, 1))
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole body, but never more than ``max_bytes`` of it."""
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk[: max_bytes - len(body)]
+        if len(body) >= max_bytes:
+            break
+    return bytes(body)
 
 
 def _decode(raw: bytes) -> Any:

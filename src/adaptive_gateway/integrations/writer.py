@@ -77,8 +77,11 @@ class PreparedFile:
         return self.mode & ~0o077 if self.change.secret else self.mode
 
     def diff(self) -> str:
-        before = self.original.decode("utf-8", errors="replace").splitlines(keepends=True)
-        after = self.new_text.splitlines(keepends=True)
+        # Line endings are shown as "\n" whatever the file uses, so a terminal shows no stray "\r".
+        before = (
+            self.original.decode("utf-8", errors="replace").replace("\r\n", "\n").splitlines(keepends=True)
+        )
+        after = self.new_text.replace("\r\n", "\n").splitlines(keepends=True)
         label = str(self.change.path)
         lines = difflib.unified_diff(before, after, label if self.existed else "/dev/null", label)
         return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

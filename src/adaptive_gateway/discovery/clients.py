@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .model import ClientFinding, ConfigFileFinding, RuntimeFinding
 
-_VSCODE_DIRS = (".config/Code/User", "Library/Application Support/Code/User")
+_VSCODE_DIRS = (".config/Code/User", "Library/Application Support/Code/User", "AppData/Roaming/Code/User")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ from adaptive_gateway.fakes import anthropic, gemini, ollama, openai
 from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.state import FakeState, Received, StreamStats
 
+SHUTDOWN_TIMEOUT = 0.5
+"""Seconds `stop()` waits for requests still in flight (hung ones) before closing them."""
+
 Kind = Literal["openai", "anthropic", "gemini", "ollama"]
 
 BUILDERS: Mapping[str, Callable[[FakeState], web.Application]] = MappingProxyType(
@@ -103,7 +106,9 @@ class FakeUpstream:
         """Listen on host:port (0 = a free port); returns once the socket is bound."""
         # handler_cancellation: a client that goes away cancels the handler, so hung and slow
         # streams end and are counted as cancelled.
-        runner = web.AppRunner(self.build_app(), access_log=None, handler_cancellation=True)
+        runner = web.AppRunner(
+            self.build_app(), access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -20,6 +20,7 @@ from adaptive_gateway.server import health, proxy
 from adaptive_gateway.server.http import Http, Receive, Scope, Send
 from adaptive_gateway.server.reload import ConfigReloader
 from adaptive_gateway.wire.openai_chat import OpenAIChatWire
+from adaptive_gateway.wire.openai_responses import OpenAIResponsesWire
 
 log = logging.getLogger("adaptive_gateway")
 
@@ -46,9 +47,12 @@ class GatewayApp:
     def _install_core_routes(self) -> None:
         gw = self.gateway
         chat_wire = OpenAIChatWire()
+        responses_wire = OpenAIResponsesWire()
         self.routes.update({
             ("POST", "/v1/chat/completions"): lambda h: proxy.chat(gw, h, chat_wire, {}),
             ("POST", "/chat/completions"): lambda h: proxy.chat(gw, h, chat_wire, {}),
+            ("POST", "/v1/responses"): lambda h: proxy.chat(gw, h, responses_wire, {}),
+            ("POST", "/responses"): lambda h: proxy.chat(gw, h, responses_wire, {}),
             ("POST", "/v1/completions"): lambda h: proxy.openai_forward(gw, h, "/completions"),
             ("POST", "/v1/embeddings"): lambda h: proxy.openai_forward(gw, h, "/embeddings"),
             ("GET", "/v1/models"): lambda h: proxy.list_models(gw, h),

@@ -51,6 +51,8 @@ class OpenAIAdapter:
     kind: ClassVar[str] = "openai"
     native_wire: ClassVar[str | None] = "openai_chat"
     path: ClassVar[str] = "/chat/completions"
+    # OpenAI-compatible upstreams take image URLs themselves (pipeline/media.py inlines for the others)
+    inline_images: ClassVar[bool] = False
 
     def build(self, req: ChatRequest, dep: Deployment, api_key: str | None) -> UpstreamRequest:
         body = openai_chat.encode_request(req, dep.upstream_model)
@@ -72,7 +74,8 @@ class OpenAIAdapter:
         except orjson.JSONDecodeError:
             raise UpstreamError(f"upstream returned invalid JSON: {body[:120]!r}", status=502) from None
         resp = openai_chat.decode_response(data)
-        resp.raw_bytes = body
+        if req.wire == self.native_wire:
+            resp.raw_bytes = body  # only a client of the same format may get the upstream's bytes
         return resp
 
     def stream_parser(self, req: ChatRequest) -> OpenAIStreamParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adaptive_gateway.providers.base import Adapter
+from adaptive_gateway.providers.gemini import GeminiAdapter
 from adaptive_gateway.providers.openai import OpenAIAdapter
 
 
@@ -12,4 +13,5 @@ def build_registry() -> dict[str, Adapter]:
         "openai": OpenAIAdapter(),
         # the embedded llama.cpp runtime speaks the OpenAI API on a port the runtime manager picks
         "embedded": OpenAIAdapter(),
+        "gemini": GeminiAdapter(),
     }

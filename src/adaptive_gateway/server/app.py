@@ -17,6 +17,7 @@ from adaptive_gateway.config import CompiledConfig, compile_config, default_conf
 from adaptive_gateway.errors import NotFound
 from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.server import health, proxy
+from adaptive_gateway.server.gemini_routes import GeminiRoutes
 from adaptive_gateway.server.http import Http, Receive, Scope, Send
 from adaptive_gateway.server.reload import ConfigReloader
 from adaptive_gateway.wire.openai_chat import OpenAIChatWire
@@ -62,6 +63,10 @@ class GatewayApp:
             ("HEAD", "/api/hello"): partial(health.live, gw),
         })
         self.prefixes.append(("GET", "/v1/models/", lambda h, rest: proxy.list_models(gw, h, rest)))
+        gemini = GeminiRoutes(gw)
+        self.routes[("GET", "/v1beta/models")] = gemini.list_models
+        self.prefixes.append(("POST", "/v1beta/models/", gemini.post))
+        self.prefixes.append(("GET", "/v1beta/models/", gemini.get_model))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -46,6 +46,7 @@ class Deployment:
     cached_input_price: float
     context_window: int | None
     max_output_tokens: int | None
+    supports_tools: bool = True
 
     def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
         """USD cost of a request at this deployment's prices (per-million rates)."""
@@ -127,6 +128,7 @@ def compile_config(cfg: GatewayConfig, env: Mapping[str, str] | None = None, tex
                     ),
                     context_window=d.context_window,
                     max_output_tokens=d.max_output_tokens,
+                    supports_tools=d.supports_tools,
                 )
             )
         models[mname] = Model(mname, tuple(deps), m.strategy, tuple(m.fallbacks), m.description)

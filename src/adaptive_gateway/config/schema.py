@@ -67,6 +67,8 @@ class DeploymentConfig(Strict):
     cached_input_price: float | None = Field(None, ge=0)
     context_window: int | None = Field(None, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
+    # false: requests with tools are refused here (400 naming the field) instead of failing upstream
+    supports_tools: bool = True
 
 
 class ModelConfig(Strict):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from adaptive_gateway.config import Deployment, Provider
 from adaptive_gateway.errors import AllAttemptsFailed, Attempt, GatewayError, ServiceUnavailable
 from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.media import CapabilityMismatch, MediaFetcher, prepare
 from adaptive_gateway.providers.base import Adapter, StreamParser, UpstreamRequest
 from adaptive_gateway.providers.upstream import Upstream, UpstreamStream
 from adaptive_gateway.routing.plan import Plan
@@ -45,15 +46,21 @@ class OpenStream:
 
 class Executor:
     def __init__(
-        self, upstream: Upstream, adapters: dict[str, Adapter], resolve_base: BaseUrlResolver | None = None
+        self,
+        upstream: Upstream,
+        adapters: dict[str, Adapter],
+        resolve_base: BaseUrlResolver | None = None,
+        media: MediaFetcher | None = None,
     ) -> None:
         self.upstream = upstream
         self.adapters = adapters
         self.resolve_base = resolve_base
+        self.media = media or MediaFetcher()
 
     async def _build(self, ctx: RequestContext, dep: Deployment) -> tuple[Adapter, UpstreamRequest]:
         assert ctx.request is not None
         adapter = self.adapters[dep.provider.adapter]
+        await prepare(ctx.request, adapter, dep, self.media)  # refuse what dep cannot take; inline images
         ureq = adapter.build(ctx.request, dep, ctx.provider_key)
         if not dep.provider.base_url and self.resolve_base is not None:
             ureq.url = await self.resolve_base(dep.provider) + ureq.url
@@ -62,7 +69,8 @@ class Executor:
     def _failed(self, ctx: RequestContext, dep: Deployment, err: GatewayError) -> bool:
         """Record a failed attempt; True when the next candidate may be tried."""
         ctx.attempts.append(Attempt(dep.id, err.message, err.status))
-        return err.status in RETRYABLE_STATUS
+        # a deployment that cannot take the request (tools, content type) hands over to the next
+        return err.status in RETRYABLE_STATUS or isinstance(err, CapabilityMismatch)
 
     @staticmethod
     def _give_up(ctx: RequestContext, plan: Plan, last: GatewayError | None) -> GatewayError:

@@ -14,6 +14,7 @@ from adaptive_gateway.observability.requestlog import RequestLog
 from adaptive_gateway.pipeline.auth import Authenticator
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.execute import BaseUrlResolver, Executor, OpenStream
+from adaptive_gateway.pipeline.media import MediaFetcher
 from adaptive_gateway.providers.base import Adapter, UpstreamRequest
 from adaptive_gateway.providers.registry import build_registry
 from adaptive_gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
@@ -36,7 +37,8 @@ class Gateway:
         self.config = config
         self.upstream = Upstream()
         self.adapters: dict[str, Adapter] = build_registry()
-        self.executor = Executor(self.upstream, self.adapters, resolve_base)
+        self.media = MediaFetcher()  # image URLs inlined for adapters that need it; session made on first use
+        self.executor = Executor(self.upstream, self.adapters, resolve_base, self.media)
         self.auth = Authenticator()
         self.strategies: dict[str, Strategy] = {"weighted": WeightedRandom()}
         self.rng = random.Random()  # noqa: S311 - load balancing, not security
@@ -55,6 +57,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self.upstream.close()
+        await self.media.close()
         await self.log.stop()
 
     def swap_config(self, config: CompiledConfig) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adaptive_gateway.providers.base import Adapter
 from adaptive_gateway.providers.gemini import GeminiAdapter
+from adaptive_gateway.providers.ollama import OllamaAdapter
 from adaptive_gateway.providers.openai import OpenAIAdapter
 
 
@@ -14,4 +15,5 @@ def build_registry() -> dict[str, Adapter]:
         # the embedded llama.cpp runtime speaks the OpenAI API on a port the runtime manager picks
         "embedded": OpenAIAdapter(),
         "gemini": GeminiAdapter(),
+        "ollama": OllamaAdapter(),
     }

@@ -20,8 +20,9 @@ def test_make_run_smoke(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ADAPTIVE_GATEWAY_HOME": str(home), "PORT": str(port)}
     log = (tmp_path / "run.log").open("wb")
-    proc = subprocess.Popen(["make", "-s", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "-s", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -30,8 +31,11 @@ def test_make_run_smoke(tmp_path: Path) -> None:
             key_file = home / "admin_key"
             if key_file.exists():
                 try:
-                    ready = httpx.get(url + "/health/ready", timeout=2,
-                                      headers={"Authorization": f"Bearer {key_file.read_text().strip()}"})
+                    ready = httpx.get(
+                        url + "/health/ready",
+                        timeout=2,
+                        headers={"Authorization": f"Bearer {key_file.read_text().strip()}"},
+                    )
                     break
                 except httpx.TransportError:
                     pass

@@ -17,10 +17,20 @@ AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 MSGS = [{"role": "user", "content": "hi"}]
 
 
-def post(gw: GatewayThread, body: object = None, *, content: bytes | None = None,
-         headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(gw.url + "/v1/chat/completions", json=body if content is None else None, content=content,
-                      headers={**AUTH, **(headers or {})}, timeout=20)
+def post(
+    gw: GatewayThread,
+    body: object = None,
+    *,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return httpx.post(
+        gw.url + "/v1/chat/completions",
+        json=body if content is None else None,
+        content=content,
+        headers={**AUTH, **(headers or {})},
+        timeout=20,
+    )
 
 
 def error_of(resp: httpx.Response) -> dict[str, object]:
@@ -30,26 +40,36 @@ def error_of(resp: httpx.Response) -> dict[str, object]:
 
 
 def test_malformed_json(gateway: GatewayThread) -> None:
-    resp = post(gateway, content=b'{"model": "gpt-test", "messages": [', headers={"content-type": "application/json"})
+    resp = post(
+        gateway, content=b'{"model": "gpt-test", "messages": [', headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 400
     assert "malformed JSON" in str(error_of(resp)["message"])
 
 
-@pytest.mark.parametrize(("body", "param", "fragment"), [
-    ({"model": "gpt-test", "messages": "hi"}, "messages", "must be a list"),
-    ({"model": "gpt-test", "messages": []}, "messages", "at least one"),
-    ({"model": "gpt-test", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "unknown role"),
-    ({"model": "gpt-test", "messages": MSGS, "temperature": 3}, "temperature", "between 0.0 and 2.0"),
-    ({"model": "gpt-test", "messages": MSGS, "top_p": -1}, "top_p", "between"),
-    ({"model": "gpt-test", "messages": MSGS, "n": 0}, "n", "between 1"),
-    ({"model": "gpt-test", "messages": MSGS, "max_tokens": 0}, "max_tokens", ">= 1"),
-    ({"messages": MSGS}, "model", "required"),
-    ({"model": "gpt-test", "messages": MSGS, "stream": "yes"}, "stream", "boolean"),
-    ({"model": "gpt-test", "messages": MSGS, "tools": [{"type": "function"}]}, "tools[0]", "expected"),
-    ([1, 2], None, "JSON object"),
-])
-def test_invalid_fields(gateway: GatewayThread, fake_openai: FakeUpstream, body: object, param: str | None,
-                        fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "param", "fragment"),
+    [
+        ({"model": "gpt-test", "messages": "hi"}, "messages", "must be a list"),
+        ({"model": "gpt-test", "messages": []}, "messages", "at least one"),
+        (
+            {"model": "gpt-test", "messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "unknown role",
+        ),
+        ({"model": "gpt-test", "messages": MSGS, "temperature": 3}, "temperature", "between 0.0 and 2.0"),
+        ({"model": "gpt-test", "messages": MSGS, "top_p": -1}, "top_p", "between"),
+        ({"model": "gpt-test", "messages": MSGS, "n": 0}, "n", "between 1"),
+        ({"model": "gpt-test", "messages": MSGS, "max_tokens": 0}, "max_tokens", ">= 1"),
+        ({"messages": MSGS}, "model", "required"),
+        ({"model": "gpt-test", "messages": MSGS, "stream": "yes"}, "stream", "boolean"),
+        ({"model": "gpt-test", "messages": MSGS, "tools": [{"type": "function"}]}, "tools[0]", "expected"),
+        ([1, 2], None, "JSON object"),
+    ],
+)
+def test_invalid_fields(
+    gateway: GatewayThread, fake_openai: FakeUpstream, body: object, param: str | None, fragment: str
+) -> None:
     before = len(fake_openai.received)
     resp = post(gateway, body)
     assert resp.status_code == 400
@@ -69,7 +89,9 @@ def test_unknown_model_lists_available(gateway: GatewayThread) -> None:
 
 
 def test_body_over_limit_is_413(fake_openai: FakeUpstream, tmp_path: Path) -> None:
-    cfg = openai_config(fake_openai.url).replace("request_log: false", "request_log: false, max_body_bytes: 4096")
+    cfg = openai_config(fake_openai.url).replace(
+        "request_log: false", "request_log: false, max_body_bytes: 4096"
+    )
     with GatewayThread(cfg, tmp_path) as gw:
         resp = post(gw, {"model": "gpt-test", "messages": [{"role": "user", "content": "x" * 10_000}]})
         assert resp.status_code == 413
@@ -113,8 +135,13 @@ def test_sdk_sees_typed_errors(gateway: GatewayThread, fake_openai: FakeUpstream
 
 def test_broken_stream_ends_with_error_event(gateway: GatewayThread, fake_openai: FakeUpstream) -> None:
     fake_openai.knobs = Knobs(drop_after=2, tokens=8)
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers=AUTH, timeout=20,
-                      json={"model": "gpt-test", "messages": MSGS, "stream": True}) as resp:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers=AUTH,
+        timeout=20,
+        json={"model": "gpt-test", "messages": MSGS, "stream": True},
+    ) as resp:
         assert resp.status_code == 200
         body = resp.read().decode()
     assert '"content"' in body  # bytes went out before the break
@@ -124,25 +151,38 @@ def test_broken_stream_ends_with_error_event(gateway: GatewayThread, fake_openai
 
 def test_malformed_chunk_is_reported_not_crashing(gateway: GatewayThread, fake_openai: FakeUpstream) -> None:
     fake_openai.knobs = Knobs(malformed=True)
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", headers=AUTH, timeout=20,
-                      json={"model": "gpt-test", "messages": MSGS, "stream": True}) as resp:
+    with httpx.stream(
+        "POST",
+        gateway.url + "/v1/chat/completions",
+        headers=AUTH,
+        timeout=20,
+        json={"model": "gpt-test", "messages": MSGS, "stream": True},
+    ) as resp:
         body = resp.read().decode()
     assert resp.status_code == 200 and "data:" in body
 
 
-async def test_client_disconnect_cancels_upstream_stream(gateway: GatewayThread, fake_openai: FakeUpstream) -> None:
+async def test_client_disconnect_cancels_upstream_stream(
+    gateway: GatewayThread, fake_openai: FakeUpstream
+) -> None:
     fake_openai.knobs = Knobs(tokens=400, token_rate=50)
-    async with aiohttp.ClientSession() as session:
-        async with session.post(gateway.url + "/v1/chat/completions", headers=AUTH,
-                                json={"model": "gpt-test", "messages": MSGS, "stream": True}) as resp:
-            assert resp.status == 200
-            await resp.content.readline()
-            assert fake_openai.active_streams == 1
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            gateway.url + "/v1/chat/completions",
+            headers=AUTH,
+            json={"model": "gpt-test", "messages": MSGS, "stream": True},
+        ) as resp,
+    ):
+        assert resp.status == 200
+        await resp.content.readline()
+        assert fake_openai.active_streams == 1
         # leaving the block closes the connection mid-stream
     for _ in range(100):
         if fake_openai.active_streams == 0:
             break
         import asyncio
+
         await asyncio.sleep(0.05)
     assert fake_openai.active_streams == 0
     assert fake_openai.cancelled_streams == 1

@@ -37,7 +37,9 @@ def test_non_streaming_chat(client: openai.OpenAI, fake_openai: FakeUpstream) ->
 
 def test_alias_and_request_id_echo(client: openai.OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-request-id": "abc-1"}
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-request-id": "abc-1"},
     )
     assert raw.headers["x-request-id"] == "abc-1"
     assert raw.parse().choices[0].message.content
@@ -45,7 +47,9 @@ def test_alias_and_request_id_echo(client: openai.OpenAI) -> None:
 
 def test_streaming_with_usage(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True,
+        model="gpt-test",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -56,23 +60,40 @@ def test_streaming_with_usage(client: openai.OpenAI) -> None:
     assert chunks[-1].usage.completion_tokens > 0
 
 
-def test_streaming_without_usage_hides_the_usage_chunk(client: openai.OpenAI, fake_openai: FakeUpstream) -> None:
-    chunks = list(client.chat.completions.create(
-        model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True))
+def test_streaming_without_usage_hides_the_usage_chunk(
+    client: openai.OpenAI, fake_openai: FakeUpstream
+) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
     assert all(c.choices for c in chunks), "usage-only chunk leaked to a client that did not ask"
     # the gateway asked upstream for usage anyway, for exact accounting
     assert fake_openai.received[-1].json["stream_options"] == {"include_usage": True}
 
 
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 
 
 def test_tool_calls_non_streaming(client: openai.OpenAI, fake_openai: FakeUpstream) -> None:
     fake_openai.knobs = Knobs(tool_call=True, parallel_tools=2)
     resp = client.chat.completions.create(
-        model="gpt-test", messages=[{"role": "user", "content": "weather?"}], tools=TOOLS, tool_choice="auto")
+        model="gpt-test", messages=[{"role": "user", "content": "weather?"}], tools=TOOLS, tool_choice="auto"
+    )
     calls = resp.choices[0].message.tool_calls
     assert calls is not None and len(calls) == 2
     assert json.loads(calls[0].function.arguments) == {"city": "x"}
@@ -96,12 +117,17 @@ def test_tool_calls_streaming_reassemble(client: openai.OpenAI, fake_openai: Fak
     assert json.loads(args[0]) == {"city": "x"}
 
 
-def test_structured_output_and_unknown_fields_pass_through(client: openai.OpenAI, fake_openai: FakeUpstream) -> None:
+def test_structured_output_and_unknown_fields_pass_through(
+    client: openai.OpenAI, fake_openai: FakeUpstream
+) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     resp = client.chat.completions.create(
-        model="gpt-test", messages=[{"role": "user", "content": "n?"}],
+        model="gpt-test",
+        messages=[{"role": "user", "content": "n?"}],
         response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
-        n=1, logprobs=True, extra_body={"vendor_knob": {"x": 1}},
+        n=1,
+        logprobs=True,
+        extra_body={"vendor_knob": {"x": 1}},
     )
     assert json.loads(resp.choices[0].message.content or "") == {"n": 1}
     sent = fake_openai.received[-1].json
@@ -110,8 +136,10 @@ def test_structured_output_and_unknown_fields_pass_through(client: openai.OpenAI
 
 
 def test_image_parts_pass_through(client: openai.OpenAI, fake_openai: FakeUpstream) -> None:
-    content = [{"type": "text", "text": "what is this?"},
-               {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+    content = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    ]
     client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": content}])
     assert fake_openai.received[-1].json["messages"][0]["content"] == content
 

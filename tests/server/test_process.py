@@ -49,11 +49,17 @@ def test_sighup_reload_good_then_bad(fake_openai: FakeUpstream, tmp_path: Path) 
         cfg.write_text(cfg.read_text() + "\nbogus_section: {x: 1}\nmodels_typo: 3\n")
         gw.signal(signal.SIGHUP)
         assert wait_for(lambda: "rejected" in gw.log())
-        assert models(gw.url) == {"gpt-test", "claude-sonnet"}, "a bad file must not replace the running config"
+        assert models(gw.url) == {"gpt-test", "claude-sonnet"}, (
+            "a bad file must not replace the running config"
+        )
         rejected = [line for line in gw.log().splitlines() if "rejected" in line]
         assert len(rejected) == 1 and "bogus_section: unknown key" in rejected[0]
-        resp = httpx.post(gw.url + "/v1/chat/completions", headers=AUTH, timeout=10,
-                          json={"model": "claude-sonnet", "messages": [{"role": "user", "content": "hi"}]})
+        resp = httpx.post(
+            gw.url + "/v1/chat/completions",
+            headers=AUTH,
+            timeout=10,
+            json={"model": "claude-sonnet", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert resp.status_code == 200
 
 
@@ -73,8 +79,13 @@ def test_sigterm_drains_inflight_stream(fake_openai: FakeUpstream, tmp_path: Pat
     result: dict[str, object] = {}
 
     def stream() -> None:
-        with httpx.stream("POST", gw.url + "/v1/chat/completions", headers=AUTH, timeout=20, json={
-            "model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "stream": True}) as resp:
+        with httpx.stream(
+            "POST",
+            gw.url + "/v1/chat/completions",
+            headers=AUTH,
+            timeout=20,
+            json={"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        ) as resp:
             result["status"] = resp.status_code
             result["body"] = resp.read().decode()
 
@@ -96,7 +107,10 @@ def test_two_workers_serve_and_reload(fake_openai: FakeUpstream, tmp_path: Path)
         body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
         for _ in range(20):
             # fresh connections, so both workers get some
-            assert httpx.post(gw.url + "/v1/chat/completions", headers=AUTH, json=body, timeout=10).status_code == 200
+            assert (
+                httpx.post(gw.url + "/v1/chat/completions", headers=AUTH, json=body, timeout=10).status_code
+                == 200
+            )
         write_config(cfg, fake_openai.url, poll=0, alias="after-hup")
         gw.signal(signal.SIGHUP)
         assert wait_for(lambda: all(models(gw.url) == {"gpt-test", "after-hup"} for _ in range(10)))

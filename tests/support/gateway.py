@@ -12,6 +12,7 @@ import uvicorn
 
 from adaptive_gateway.config import compile_config, hash_key, load_config
 from adaptive_gateway.server.app import GatewayApp, build_app
+from adaptive_gateway.server.protocol import GatewayHttpProtocol
 
 MASTER_KEY = "sk-test-master-0123456789"
 MASTER_HASH = hash_key(MASTER_KEY)
@@ -52,8 +53,17 @@ class GatewayThread:
         self._thread: threading.Thread | None = None
 
     def start(self) -> GatewayThread:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="asyncio", lifespan="on",
-                                log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            lifespan="on",
+            http=GatewayHttpProtocol,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
         self._server = uvicorn.Server(config)
         server = self._server
 

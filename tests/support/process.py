@@ -29,8 +29,20 @@ class GatewayProcess:
     def start(self, timeout: float = 30) -> GatewayProcess:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [CLI, "start", "--config", str(self.config_path), "--port", str(self.port), "--workers", str(self.workers)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            [
+                CLI,
+                "start",
+                "--config",
+                str(self.config_path),
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

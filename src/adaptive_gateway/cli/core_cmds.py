@@ -13,8 +13,12 @@ from adaptive_gateway import __version__
 from adaptive_gateway.config import ConfigError, default_config_path, gateway_home, load_config
 
 console = Console(stderr=True)
-ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: $ADAPTIVE_GATEWAY_CONFIG or "
-                         "~/.adaptive-llm-gateway/config.yaml).")
+ConfigOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="Config file (default: $ADAPTIVE_GATEWAY_CONFIG or ~/.adaptive-llm-gateway/config.yaml).",
+)
 
 
 def resolve_config_path(config: Path | None) -> Path:
@@ -36,8 +40,10 @@ def config_check(config: Path | None = ConfigOpt) -> None:
         for err in exc.errors:
             console.print(f"  [red]✗[/red] {err}", highlight=False)
         raise typer.Exit(1) from None
-    console.print(f"[green]✓[/green] {path} is valid: {len(cfg.providers)} provider(s), "
-                  f"{len(cfg.models)} model(s), {len(cfg.aliases)} alias(es)")
+    console.print(
+        f"[green]✓[/green] {path} is valid: {len(cfg.providers)} provider(s), "
+        f"{len(cfg.models)} model(s), {len(cfg.aliases)} alias(es)"
+    )
 
 
 def start(
@@ -51,7 +57,9 @@ def start(
 
     path = resolve_config_path(config)
     if not path.exists():
-        console.print(f"[red]No config at {path}.[/red] Run [bold]adaptive-llm-gateway init --yes[/bold] first.")
+        console.print(
+            f"[red]No config at {path}.[/red] Run [bold]adaptive-llm-gateway init --yes[/bold] first."
+        )
         raise typer.Exit(2)
     try:
         cfg = load_config(path)
@@ -78,17 +86,20 @@ def _banner(path: Path, host: str, port: int, workers: int, models: list[str]) -
     key_file = gateway_home() / "admin_key"
     key_ref = f'"$(cat {key_file})"' if key_file.exists() else "$ADAPTIVE_GATEWAY_MASTER_KEY"
     model = models[0] if models else "MODEL"
-    console.print(f"[bold green]Adaptive LLM Gateway {__version__}[/bold green] serving on [bold]{url}[/bold] "
-                  f"({workers} worker{'s' if workers > 1 else ''})")
+    console.print(
+        f"[bold green]Adaptive LLM Gateway {__version__}[/bold green] serving on [bold]{url}[/bold] "
+        f"({workers} worker{'s' if workers > 1 else ''})"
+    )
     console.print(f"  config:    {path}")
     console.print(f"  admin key: {key_file if key_file.exists() else '$ADAPTIVE_GATEWAY_MASTER_KEY'}")
     console.print(f"  models:    {', '.join(models) or 'none configured yet (edit the config)'}")
     console.print("  try:", highlight=False)
     console.print(
-        f"    curl -s {url}/v1/chat/completions -H \"Authorization: Bearer {key_ref}\" "
+        f'    curl -s {url}/v1/chat/completions -H "Authorization: Bearer {key_ref}" '
         f"-H 'Content-Type: application/json' "
-        f"-d '{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Say hello\"}}]}}'",
-        highlight=False, soft_wrap=True,
+        f'-d \'{{"model":"{model}","messages":[{{"role":"user","content":"Say hello"}}]}}\'',
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -111,7 +111,11 @@ def init(
     """Set up the gateway home: master key, config with the local runtimes found on this machine."""
     home = gateway_home()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = config.expanduser() if config else Path(os.environ.get("ADAPTIVE_GATEWAY_CONFIG") or home / "config.yaml")
+    path = (
+        config.expanduser()
+        if config
+        else Path(os.environ.get("ADAPTIVE_GATEWAY_CONFIG") or home / "config.yaml")
+    )
     if path.exists() and not force:
         console.print(f"[green]✓[/green] config exists at {path}; kept as it is (use --force to regenerate)")
         return

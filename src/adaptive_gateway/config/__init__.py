@@ -1,6 +1,13 @@
 """Configuration: strict schema, YAML loading with ${ENV} references, and the compiled runtime view."""
 
-from adaptive_gateway.config.compiled import CompiledConfig, Deployment, Model, Provider, compile_config, hash_key
+from adaptive_gateway.config.compiled import (
+    CompiledConfig,
+    Deployment,
+    Model,
+    Provider,
+    compile_config,
+    hash_key,
+)
 from adaptive_gateway.config.loader import (
     ConfigError,
     default_config_path,

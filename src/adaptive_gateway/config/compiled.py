@@ -52,7 +52,8 @@ class Deployment:
         """USD cost of a request at this deployment's prices (per-million rates)."""
         fresh = max(input_tokens - cached_input_tokens, 0)
         return (
-            fresh * self.input_price + cached_input_tokens * self.cached_input_price
+            fresh * self.input_price
+            + cached_input_tokens * self.cached_input_price
             + output_tokens * self.output_price
         ) / 1_000_000
 
@@ -107,7 +108,9 @@ def _provider(name: str, cfg: ProviderConfig) -> Provider:
     )
 
 
-def compile_config(cfg: GatewayConfig, env: Mapping[str, str] | None = None, text: str = "") -> CompiledConfig:
+def compile_config(
+    cfg: GatewayConfig, env: Mapping[str, str] | None = None, text: str = ""
+) -> CompiledConfig:
     env = os.environ if env is None else env
     providers = {name: _provider(name, p) for name, p in cfg.providers.items()}
     models: dict[str, Model] = {}

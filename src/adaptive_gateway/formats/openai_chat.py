@@ -41,8 +41,26 @@ from adaptive_gateway.types import (
 
 # top-level request fields this codec models; everything else goes to ChatRequest.extra
 _MODELED = frozenset(
-    "model messages stream stream_options tools tool_choice parallel_tool_calls temperature top_p "
-    "max_tokens max_completion_tokens stop n seed response_format reasoning_effort user metadata".split()
+    [
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "n",
+        "seed",
+        "response_format",
+        "reasoning_effort",
+        "user",
+        "metadata",
+    ]
 )
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -97,7 +115,9 @@ def _decode_message(m: Any, where: str) -> Message:
             f"{where}.role: unknown role {role!r} (expected one of {', '.join(sorted(ROLES))})",
             param=f"{where}.role",
         )
-    msg = Message(role=role, content=_decode_content(m.get("content"), f"{where}.content"), name=m.get("name"))
+    msg = Message(
+        role=role, content=_decode_content(m.get("content"), f"{where}.content"), name=m.get("name")
+    )
     for i, tc in enumerate(m.get("tool_calls") or []):
         fn = tc.get("function") or {}
         args = fn.get("arguments")
@@ -121,13 +141,23 @@ def _decode_tools(tools: Any) -> list[Tool]:
     for i, t in enumerate(require_list(tools, "tools")):
         fn = t.get("function") if isinstance(t, dict) else None
         if not isinstance(fn, dict) or (t.get("type", "function") != "function"):
-            raise InvalidRequest(f"tools[{i}]: expected {{type: function, function: {{...}}}}", param=f"tools[{i}]")
+            raise InvalidRequest(
+                f"tools[{i}]: expected {{type: function, function: {{...}}}}", param=f"tools[{i}]"
+            )
         params = fn.get("parameters", {"type": "object", "properties": {}})
         if not isinstance(params, dict):
-            raise InvalidRequest(f"tools[{i}].function.parameters: must be a JSON schema object",
-                                 param=f"tools[{i}].function.parameters")
-        out.append(Tool(require_str(fn.get("name"), f"tools[{i}].function.name"), fn.get("description") or "",
-                        params, fn.get("strict")))
+            raise InvalidRequest(
+                f"tools[{i}].function.parameters: must be a JSON schema object",
+                param=f"tools[{i}].function.parameters",
+            )
+        out.append(
+            Tool(
+                require_str(fn.get("name"), f"tools[{i}].function.name"),
+                fn.get("description") or "",
+                params,
+                fn.get("strict"),
+            )
+        )
     return out
 
 
@@ -135,8 +165,9 @@ def _decode_response_format(rf: Any) -> ResponseFormat | None:
     if rf is None:
         return None
     if not isinstance(rf, dict) or rf.get("type") not in ("text", "json_object", "json_schema"):
-        raise InvalidRequest("response_format.type: expected text, json_object or json_schema",
-                             param="response_format")
+        raise InvalidRequest(
+            "response_format.type: expected text, json_object or json_schema", param="response_format"
+        )
     js = rf.get("json_schema") or {}
     if rf["type"] == "json_schema" and not isinstance(js.get("schema"), dict):
         raise InvalidRequest("response_format.json_schema.schema: required object", param="response_format")
@@ -163,7 +194,9 @@ def decode_request(body: dict[str, Any]) -> ChatRequest:
         parallel_tool_calls=body.get("parallel_tool_calls"),
         temperature=check_range(body.get("temperature"), "temperature", 0.0, 2.0),
         top_p=check_range(body.get("top_p"), "top_p", 0.0, 1.0),
-        max_tokens=check_range(body.get("max_completion_tokens", body.get("max_tokens")), "max_tokens", 1, None),
+        max_tokens=check_range(
+            body.get("max_completion_tokens", body.get("max_tokens")), "max_tokens", 1, None
+        ),
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         n=check_range(body.get("n"), "n", 1, 128),
         seed=body.get("seed"),
@@ -226,8 +259,10 @@ def encode_request(req: ChatRequest, model: str) -> dict[str, Any]:
         body["stream_options"] = {"include_usage": True}
     if req.tools:
         body["tools"] = [
-            {"type": "function", "function": {"name": t.name, "description": t.description,
-                                              "parameters": t.parameters}}
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            }
             for t in req.tools
         ]
     if req.tool_choice is not None:
@@ -240,7 +275,15 @@ def encode_request(req: ChatRequest, model: str) -> dict[str, Any]:
         body["response_format"] = {"type": "json_schema", "json_schema": js}
     elif rf is not None:
         body["response_format"] = {"type": rf.type}
-    for name in ("temperature", "top_p", "max_tokens", "n", "seed", "parallel_tool_calls", "reasoning_effort"):
+    for name in (
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "n",
+        "seed",
+        "parallel_tool_calls",
+        "reasoning_effort",
+    ):
         value = getattr(req, name)
         if value is not None:
             body[name] = value
@@ -278,8 +321,14 @@ def decode_response(body: dict[str, Any]) -> ChatResponse:
     for c in body.get("choices") or []:
         m = c.get("message") or {}
         msg = _decode_message({**m, "role": "assistant"}, f"choices[{c.get('index', 0)}].message")
-        choices.append(Choice(c.get("index", 0), msg, _FINISH.get(c.get("finish_reason") or "stop", "stop"),
-                              c.get("logprobs")))
+        choices.append(
+            Choice(
+                c.get("index", 0),
+                msg,
+                _FINISH.get(c.get("finish_reason") or "stop", "stop"),
+                c.get("logprobs"),
+            )
+        )
     return ChatResponse(
         id=body.get("id") or "",
         model=body.get("model") or "",
@@ -290,14 +339,35 @@ def decode_response(body: dict[str, Any]) -> ChatResponse:
     )
 
 
+def passthrough_response(body: dict[str, Any], raw: bytes) -> ChatResponse:
+    """A response forwarded byte for byte: id, model and usage read; choices decoded on demand."""
+    return ChatResponse(
+        id=body.get("id") or "",
+        model=body.get("model") or "",
+        choices=[],
+        usage=decode_usage(body.get("usage")),
+        created=body.get("created") or 0,
+        raw=body,
+        raw_bytes=raw,
+    )
+
+
+def materialize(resp: ChatResponse) -> ChatResponse:
+    """Fill ``choices`` of a passthrough response (a no-op when they are already decoded)."""
+    if not resp.choices and resp.raw is not None:
+        resp.choices = decode_response(resp.raw).choices
+    return resp
+
+
 def encode_response(resp: ChatResponse) -> dict[str, Any]:
     choices = []
     for c in resp.choices:
         msg = encode_message(c.message)
         if c.message.reasoning:
             msg["reasoning_content"] = c.message.reasoning
-        choices.append({"index": c.index, "message": msg, "finish_reason": c.finish_reason,
-                        "logprobs": c.logprobs})
+        choices.append(
+            {"index": c.index, "message": msg, "finish_reason": c.finish_reason, "logprobs": c.logprobs}
+        )
     out: dict[str, Any] = {
         "id": resp.id,
         "object": "chat.completion",
@@ -366,7 +436,10 @@ class StreamEncoder:
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
         return {
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
             "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
 
@@ -379,8 +452,12 @@ class StreamEncoder:
         if isinstance(ev, ReasoningDelta):
             return [self._chunk({"reasoning_content": ev.text}, index=ev.index)] if ev.text else []
         if isinstance(ev, ToolCallStart):
-            call = {"index": ev.tool_index, "id": ev.id, "type": "function",
-                    "function": {"name": ev.name, "arguments": ""}}
+            call = {
+                "index": ev.tool_index,
+                "id": ev.id,
+                "type": "function",
+                "function": {"name": ev.name, "arguments": ""},
+            }
             return [self._chunk({"tool_calls": [call]}, index=ev.index)]
         if isinstance(ev, ToolCallDelta):
             call = {"index": ev.tool_index, "function": {"arguments": ev.arguments}}
@@ -393,6 +470,14 @@ class StreamEncoder:
 
     def finish(self) -> list[dict[str, Any]]:
         if self.include_usage and self.usage is not None:
-            return [{"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                     "model": self.model, "choices": [], "usage": encode_usage(self.usage)}]
+            return [
+                {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": [],
+                    "usage": encode_usage(self.usage),
+                }
+            ]
         return []

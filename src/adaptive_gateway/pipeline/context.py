@@ -52,4 +52,6 @@ class RequestContext:
         """Record final usage and its cost at the chosen deployment's prices."""
         self.usage = usage
         if usage is not None and self.deployment is not None:
-            self.cost = self.deployment.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
+            self.cost = self.deployment.cost(
+                usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+            )

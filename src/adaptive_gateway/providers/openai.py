@@ -73,10 +73,12 @@ class OpenAIAdapter:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise UpstreamError(f"upstream returned invalid JSON: {body[:120]!r}", status=502) from None
-        resp = openai_chat.decode_response(data)
         if req.wire == self.native_wire:
-            resp.raw_bytes = body  # only a client of the same format may get the upstream's bytes
-        return resp
+            # same format both sides: the upstream's bytes go back unchanged (only a client of the same
+            # format may get them), so only id, model and usage are read here; stages that need the
+            # message call ``openai_chat.materialize(resp)``
+            return openai_chat.passthrough_response(data, body)
+        return openai_chat.decode_response(data)
 
     def stream_parser(self, req: ChatRequest) -> OpenAIStreamParser:
         return OpenAIStreamParser()

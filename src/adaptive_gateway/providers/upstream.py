@@ -65,11 +65,15 @@ class Upstream:
         session = self._sessions.get(key)
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(
-                limit=provider.max_connections, limit_per_host=provider.max_connections,
-                ttl_dns_cache=300, keepalive_timeout=60,
+                limit=provider.max_connections,
+                limit_per_host=provider.max_connections,
+                ttl_dns_cache=300,
+                keepalive_timeout=60,
             )
             session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
+                connector=connector,
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
                 headers={"user-agent": "adaptive-llm-gateway"},
             )
             self._sessions[key] = session

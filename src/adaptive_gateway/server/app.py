@@ -49,19 +49,21 @@ class GatewayApp:
         gw = self.gateway
         chat_wire = OpenAIChatWire()
         responses_wire = OpenAIResponsesWire()
-        self.routes.update({
-            ("POST", "/v1/chat/completions"): lambda h: proxy.chat(gw, h, chat_wire, {}),
-            ("POST", "/chat/completions"): lambda h: proxy.chat(gw, h, chat_wire, {}),
-            ("POST", "/v1/responses"): lambda h: proxy.chat(gw, h, responses_wire, {}),
-            ("POST", "/responses"): lambda h: proxy.chat(gw, h, responses_wire, {}),
-            ("POST", "/v1/completions"): lambda h: proxy.openai_forward(gw, h, "/completions"),
-            ("POST", "/v1/embeddings"): lambda h: proxy.openai_forward(gw, h, "/embeddings"),
-            ("GET", "/v1/models"): lambda h: proxy.list_models(gw, h),
-            ("GET", "/health"): partial(health.live, gw),
-            ("GET", "/health/live"): partial(health.live, gw),
-            ("GET", "/health/ready"): partial(health.ready, gw),
-            ("HEAD", "/api/hello"): partial(health.live, gw),
-        })
+        self.routes.update(
+            {
+                ("POST", "/v1/chat/completions"): lambda h: proxy.chat(gw, h, chat_wire, {}),
+                ("POST", "/chat/completions"): lambda h: proxy.chat(gw, h, chat_wire, {}),
+                ("POST", "/v1/responses"): lambda h: proxy.chat(gw, h, responses_wire, {}),
+                ("POST", "/responses"): lambda h: proxy.chat(gw, h, responses_wire, {}),
+                ("POST", "/v1/completions"): lambda h: proxy.openai_forward(gw, h, "/completions"),
+                ("POST", "/v1/embeddings"): lambda h: proxy.openai_forward(gw, h, "/embeddings"),
+                ("GET", "/v1/models"): lambda h: proxy.list_models(gw, h),
+                ("GET", "/health"): partial(health.live, gw),
+                ("GET", "/health/live"): partial(health.live, gw),
+                ("GET", "/health/ready"): partial(health.ready, gw),
+                ("HEAD", "/api/hello"): partial(health.live, gw),
+            }
+        )
         self.prefixes.append(("GET", "/v1/models/", lambda h, rest: proxy.list_models(gw, h, rest)))
         gemini = GeminiRoutes(gw)
         self.routes[("GET", "/v1beta/models")] = gemini.list_models
@@ -78,7 +80,7 @@ class GatewayApp:
             path = scope["path"]
             for method, prefix, phandler in self.prefixes:
                 if scope["method"] == method and path.startswith(prefix):
-                    await phandler(Http(scope, receive, send), path[len(prefix):])
+                    await phandler(Http(scope, receive, send), path[len(prefix) :])
                     return
             if self.fallback is not None:
                 await self.fallback(scope, receive, send)

@@ -66,8 +66,9 @@ class Http:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def respond(self, status: int, body: bytes, headers: Headers | None = None,
-                      content_type: bytes = JSON) -> None:
+    async def respond(
+        self, status: int, body: bytes, headers: Headers | None = None, content_type: bytes = JSON
+    ) -> None:
         hdrs = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         if headers:
             hdrs.extend(headers)
@@ -76,7 +77,11 @@ class Http:
         await self.send({"type": "http.response.body", "body": body})
 
     async def start_stream(self, status: int, headers: Headers, content_type: bytes) -> None:
-        hdrs = [(b"content-type", content_type), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        hdrs = [
+            (b"content-type", content_type),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
         hdrs.extend(headers)
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": hdrs})

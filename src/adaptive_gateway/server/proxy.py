@@ -20,7 +20,6 @@ from adaptive_gateway.wire.base import Wire
 from adaptive_gateway.wire.openai_chat import ChatPassthrough
 
 
-
 def request_id(headers: dict[str, str]) -> str:
     rid = headers.get("x-request-id")
     if rid and len(rid) <= 128 and rid.isprintable():
@@ -198,8 +197,14 @@ async def list_models(gw: Gateway, http: Http, model_id: str | None = None) -> N
 
         def entry(name: str) -> dict[str, Any]:
             model = cfg.resolve(name)
-            return {"id": name, "object": "model", "created": 0, "owned_by": "adaptive-gateway",
-                    "alias_of": cfg.aliases.get(name), "description": model.description if model else ""}
+            return {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "adaptive-gateway",
+                "alias_of": cfg.aliases.get(name),
+                "description": model.description if model else "",
+            }
 
         if model_id is None:
             data = orjson.dumps({"object": "list", "data": [entry(n) for n in cfg.public_names()]})

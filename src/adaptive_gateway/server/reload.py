@@ -18,7 +18,10 @@ log = logging.getLogger("adaptive_gateway.reload")
 
 class ConfigReloader:
     def __init__(
-        self, path: Path, apply: Callable[[CompiledConfig], None], poll_seconds: float = 1.0,
+        self,
+        path: Path,
+        apply: Callable[[CompiledConfig], None],
+        poll_seconds: float = 1.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.path = path

@@ -6,6 +6,7 @@ unexpectedly is restarted with backoff.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -42,12 +43,27 @@ def check_port(host: str, port: int) -> str | None:
 
 def serve_one(config_path: Path, host: str, port: int, reuse_port: bool, drain_seconds: float) -> None:
     from adaptive_gateway.server.app import create_app
+    from adaptive_gateway.server.protocol import GatewayHttpProtocol
 
     app = create_app(config_path)
+    # long-lived startup objects (config, modules) never become garbage: keep the cyclic GC off them,
+    # and collect the young generation less often (request objects are short-lived and acyclic)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
-        timeout_graceful_shutdown=int(drain_seconds) or None, timeout_keep_alive=75, backlog=4096,
-        server_header=False, date_header=False,
+        app,
+        loop="uvloop",
+        http=GatewayHttpProtocol,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(drain_seconds) or None,
+        timeout_keep_alive=75,
+        backlog=4096,
+        server_header=False,
+        date_header=False,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     server.run(sockets=[_socket(host, port, reuse_port)])
@@ -67,7 +83,7 @@ def _spawn(config_path: Path, host: str, port: int, drain_seconds: float) -> int
             signal.signal(sig, signal.SIG_DFL)
         try:
             serve_one(config_path, host, port, True, drain_seconds)
-        except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's code
+        except BaseException:
             logging.getLogger("adaptive_gateway").exception("worker failed")
             os._exit(1)
         os._exit(0)

@@ -56,13 +56,13 @@ class ChatPassthrough:
             self._buf = data
             return b""
         data, self._buf = data[: end + 2], data[end + 2 :]
-        if b'"usage"' not in data:
-            return data  # the common case: whole events, nothing to look at
+        if b'"usage":{' not in data and b'"usage": {' not in data:
+            return data  # the common case: whole events and no usage object (``"usage":null`` is skipped)
         out = []
         for event in data.split(b"\n\n"):
             if not event:
                 continue
-            if b'"usage"' in event and event.startswith(b"data: {"):
+            if (b'"usage":{' in event or b'"usage": {' in event) and event.startswith(b"data: {"):
                 try:
                     parsed = orjson.loads(event[6:])
                 except orjson.JSONDecodeError:

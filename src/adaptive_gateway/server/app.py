@@ -17,6 +17,7 @@ from adaptive_gateway.config import CompiledConfig, compile_config, default_conf
 from adaptive_gateway.errors import NotFound
 from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.server import health, proxy
+from adaptive_gateway.server.anthropic_routes import MessagesRoutes
 from adaptive_gateway.server.gemini_routes import GeminiRoutes
 from adaptive_gateway.server.http import Http, Receive, Scope, Send
 from adaptive_gateway.server.reload import ConfigReloader
@@ -41,6 +42,7 @@ class GatewayApp:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.prefixes: list[tuple[str, str, PrefixHandler]] = []
         self.fallback: ASGIApp | None = None
+        self.mounts: list[tuple[str, ASGIApp]] = []
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._install_core_routes()
@@ -65,6 +67,9 @@ class GatewayApp:
             }
         )
         self.prefixes.append(("GET", "/v1/models/", lambda h, rest: proxy.list_models(gw, h, rest)))
+        messages = MessagesRoutes(gw)
+        self.routes[("POST", "/v1/messages")] = messages.messages
+        self.routes[("POST", "/v1/messages/count_tokens")] = messages.count_tokens
         gemini = GeminiRoutes(gw)
         self.routes[("GET", "/v1beta/models")] = gemini.list_models
         self.prefixes.append(("POST", "/v1beta/models/", gemini.post))
@@ -82,6 +87,10 @@ class GatewayApp:
                 if scope["method"] == method and path.startswith(prefix):
                     await phandler(Http(scope, receive, send), path[len(prefix) :])
                     return
+            for prefix, sub in self.mounts:
+                if path == prefix or path.startswith(prefix + "/") or prefix == "/":
+                    await sub(scope, receive, send)
+                    return
             if self.fallback is not None:
                 await self.fallback(scope, receive, send)
                 return
@@ -90,6 +99,13 @@ class GatewayApp:
             await self._lifespan(receive, send)
         elif self.fallback is not None:
             await self.fallback(scope, receive, send)
+
+    def mount(self, prefix: str, sub: ASGIApp) -> None:
+        """Serve ``prefix`` and everything under it with another ASGI app (admin API, MCP, UI).
+
+        The sub-app gets the full path; it authenticates its own routes."""
+        self.mounts.append((prefix.rstrip("/") or "/", sub))
+        self.mounts.sort(key=lambda m: -len(m[0]))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -1,14 +1,21 @@
-"""Plug-in point for capabilities layered on the core app (admin API, trust, limits, cache, MCP,
-dashboard, metrics). Each installs its routes, stages and hooks here, in one visible list."""
+"""Plug-in point for capabilities layered on the core app (admin API, limits, trust, cache, MCP,
+dashboard, metrics). Each module listed here exposes ``install(app: GatewayApp) -> None`` and adds its
+routes (``app.routes`` / ``app.mount``), pipeline stages (``app.gateway.stages`` / ``filters`` /
+``finishers``), readiness checks and startup / shutdown hooks. The order is the pipeline order.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from adaptive_gateway.server.app import GatewayApp
 
+EXTENSIONS: tuple[str, ...] = ()
+
 
 def install_extensions(app: GatewayApp) -> None:
     """Install every extension, in pipeline order."""
-    return None
+    for name in EXTENSIONS:
+        importlib.import_module(name).install(app)

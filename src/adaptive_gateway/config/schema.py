@@ -6,9 +6,9 @@ load time into :class:`pydantic.SecretStr`, which never prints its value.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
 
 class Strict(BaseModel):
@@ -110,6 +110,35 @@ class ModelConfig(Strict):
     fallbacks: list[str] = []
 
 
+McpServerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")]
+
+
+class McpServerConfig(Strict):
+    """An MCP server the gateway connects to and re-exposes at ``/mcp`` as ``<name>__<tool>`` (docs/mcp.md).
+
+    Either ``command`` (with ``args``, ``env``, ``cwd``: a stdio child process) or ``url`` (with
+    ``headers``: streamable HTTP).
+    """
+
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = {}
+    enabled: bool = True
+    tools: list[str] | None = None  # upstream tools exposed (glob patterns); None: all
+    keys: dict[str, list[str]] | None = None  # key id -> tool patterns it may call; None: every key
+    max_trust: Literal["public", "internal", "confidential", "secret"] = "internal"  # argument content
+    timeout: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either 'command' (stdio) or 'url' (streamable HTTP)")
+        return self
+
+
 class GatewayConfig(Strict):
     version: Literal[1] = 1
     server: ServerConfig = ServerConfig()
@@ -122,3 +151,4 @@ class GatewayConfig(Strict):
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
     aliases: dict[str, str] = {}
+    mcp_servers: dict[McpServerName, McpServerConfig] = {}

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from adaptive_gateway.config.presets import PRESETS, preset_for
+from adaptive_gateway.config.routing_rules import routing_errors
 from adaptive_gateway.config.schema import GatewayConfig
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -137,6 +138,7 @@ def semantic_errors(data: dict[str, Any]) -> list[str]:
             if fb not in models and fb not in aliases:
                 errors.append(f"models.{mname}.fallbacks[{i}]: unknown model '{fb}'")
     errors.extend(_fallback_cycles(models, aliases))
+    errors.extend(routing_errors(models, aliases))
     for alias, target in aliases.items():
         if alias in models:
             errors.append(f"aliases.{alias}: shadows the model of the same name")

@@ -78,6 +78,15 @@ class Timeouts(Strict):
     total: float = Field(600.0, gt=0)
 
 
+class ProbeConfig(Strict):
+    """Active health probes (a cheap GET, e.g. ``/models``) of a provider."""
+
+    enabled: bool | None = None  # None: on for local providers, off for hosted (paid) ones
+    interval: float = Field(30.0, ge=0.05)
+    timeout: float = Field(5.0, gt=0)
+    path: str | None = None  # default per adapter: /models, /v1/models, /api/tags, ...
+
+
 class ProviderConfig(Strict):
     kind: str
     base_url: str | None = None
@@ -88,6 +97,7 @@ class ProviderConfig(Strict):
     max_connections: int = Field(512, ge=1)
     # embedded runtime: path of a .gguf model (the bundled SmolLM2 when unset)
     model_path: str | None = None
+    probe: ProbeConfig = ProbeConfig()
 
 
 class DeploymentConfig(Strict):
@@ -101,13 +111,69 @@ class DeploymentConfig(Strict):
     max_output_tokens: int | None = Field(None, ge=1)
     # false: requests with tools are refused here (400 naming the field) instead of failing upstream
     supports_tools: bool = True
+    # 0-100, from benchmarks or your own judgement; used by the quality / lowest-cost / balanced strategies
+    quality: float | None = Field(None, ge=0, le=100)
+
+
+Strategy = Literal[
+    "weighted",
+    "round-robin",
+    "least-busy",
+    "lowest-latency",
+    "lowest-cost",
+    "quality",
+    "health-weighted",
+    "balanced",
+]
+RouterMode = Literal["balanced", "cost", "latency", "quality"]
+
+
+class RetryConfig(Strict):
+    """Retries of retryable failures (connect errors, timeouts, 408, 429, 5xx and ``retry_on``)."""
+
+    retries: int = Field(2, ge=0, le=10, description="passes over the failed candidates after the first")
+    backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each pass, full jitter")
+    backoff_max: float = Field(8.0, ge=0)
+    retry_on: list[Annotated[int, Field(ge=400, le=599)]] = Field(
+        [], description="extra upstream statuses treated as retryable"
+    )
+    max_retry_after: float = Field(30.0, ge=0, description="a longer Retry-After is not waited for")
+    attempt_timeout: float | None = Field(None, gt=0, description="seconds per attempt (to first byte)")
+    total_timeout: float | None = Field(None, gt=0, description="seconds for all attempts together")
+
+
+class BreakerConfig(Strict):
+    """Circuit breaker of each deployment of the model."""
+
+    enabled: bool = True
+    failure_threshold: int = Field(5, ge=1, description="consecutive failures that open it")
+    failure_rate: float | None = Field(None, gt=0, le=1, description="or this failure rate over window")
+    window: float = Field(60.0, gt=0)
+    min_requests: int = Field(20, ge=1, description="requests in the window before the rate counts")
+    open_seconds: float = Field(300.0, gt=0)
+    jitter: float = Field(0.1, ge=0, le=1, description="open period stretched by up to this fraction")
+    close_after: int = Field(3, ge=1, description="successful half-open probes that close it")
+    probe_timeout: float = Field(30.0, gt=0, description="seconds a half-open probe slot is held")
 
 
 class ModelConfig(Strict):
-    deployments: list[DeploymentConfig] = Field(min_length=1)
+    # a model has deployments, or is virtual: a traffic `split` across models or a `router` mode
+    deployments: list[DeploymentConfig] = []
     description: str = ""
-    strategy: str = "weighted"
+    strategy: Strategy = "weighted"
     fallbacks: list[str] = []
+    context_fallback: str | None = None  # a larger-context model for requests too long for the chain
+    content_policy_fallback: bool = True
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    max_latency_ms: float | None = Field(None, gt=0, description="lowest-cost: latency threshold")
+    min_quality: float | None = Field(None, ge=0, le=100, description="lowest-cost: quality threshold")
+    split: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        {}, description="traffic split: model -> weight (e.g. 70 / 30)"
+    )
+    sticky: str | None = Field(None, pattern=r"^(key|header:[A-Za-z0-9_-]+)$")
+    router: RouterMode | None = None
+    models: list[str] = Field([], description="router: the models to choose across (default: all)")
 
 
 McpServerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")]

@@ -74,7 +74,9 @@ def main() -> None:
     for label, text in (("clean 4 KB prompt", clean), ("4 KB prompt with findings", mixed)):
         median, p95 = _measure(detectors, text)
         found = len(detectors.scan(text))
-        print(f"{label:28s} {len(text):5d} chars  median {median:7.1f} µs  p95 {p95:7.1f} µs  findings {found}")
+        print(
+            f"{label:28s} {len(text):5d} chars  median {median:7.1f} µs  p95 {p95:7.1f} µs  findings {found}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+"""The counter interface behind admission: sliding windows (requests / tokens per minute), concurrency
+leases and budget reservations, checked and taken atomically as one plan.
+
+Semantics shared by every backend:
+
+* **Window**: 60 one-second buckets. A unit taken at time *t* counts until the bucket it fell in is 60 s
+  old, so within any 59-second span no more than ``limit`` units are admitted.
+* **Lease**: one in-flight request; released at settlement, or expired after ``lease_ttl`` seconds if
+  the replica that took it died.
+* **Budget**: ``spent`` plus in-flight ``reserved`` amounts, in integer nano-USD per budget period. A
+  hard budget admits a request only when ``spent + reserved + amount <= limit``; settlement swaps the
+  reservation for the actual cost, so concurrent requests can overspend only by what their actual cost
+  exceeds their reservation.
+
+Either every check of a plan passes and all of them are taken, or nothing is taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+WINDOW_SECONDS = 60
+DENY_WINDOW, DENY_LEASE, DENY_BUDGET = "window", "lease", "budget"
+
+
+class StateUnavailable(Exception):
+    """The shared counter store cannot be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowOp:
+    key: str
+    limit: int
+    cost: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseOp:
+    key: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetOp:
+    key: str  # one key per budget period
+    limit: int  # nano-USD
+    amount: int  # reservation, nano-USD
+    hard: bool
+    expires_at: float  # end of the budget period (epoch seconds)
+
+
+@dataclass(slots=True)
+class AdmitPlan:
+    lease_id: str
+    lease_ttl: float
+    windows: list[WindowOp] = field(default_factory=list)
+    leases: list[LeaseOp] = field(default_factory=list)
+    budgets: list[BudgetOp] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AdmitResult:
+    """``ok`` or which check refused (``denied`` kind and ``index`` into that list of the plan).
+
+    ``remaining`` / ``reset`` are per window op (after this admission; reset = seconds until the
+    oldest counted unit leaves the window); ``spent`` / ``reserved`` per budget op (before it).
+    """
+
+    ok: bool
+    bucket: int
+    backend: str
+    denied: str | None = None
+    index: int = 0
+    retry_after: float = 0.0
+    remaining: list[int] = field(default_factory=list)
+    reset: list[float] = field(default_factory=list)
+    spent: list[int] = field(default_factory=list)
+    reserved: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What to give back after a request: its leases, the token windows corrected by ``actual -
+    estimated`` in the bucket they were charged, and each budget's reservation swapped for the actual
+    cost."""
+
+    lease_id: str
+    bucket: int
+    backend: str
+    leases: list[str] = field(default_factory=list)
+    windows: list[tuple[str, int]] = field(default_factory=list)  # (key, delta)
+    budgets: list[tuple[str, int, float]] = field(default_factory=list)  # (key, actual nano, expires_at)
+
+
+# per budget of a settlement: (spent before, spent after)
+SettleResult = list[tuple[int, int]]
+
+
+class Counters(Protocol):
+    """A counter backend. ``name`` is ``memory`` or ``redis``."""
+
+    name: str
+
+    async def admit(self, plan: AdmitPlan) -> AdmitResult:
+        """Check every op of the plan and take all of them, or none."""
+        ...
+
+    async def settle(self, items: list[Settlement]) -> list[SettleResult]:
+        """Apply settlements (idempotent per lease id); one result per item."""
+        ...
+
+    async def seed_spend(self, seeds: dict[str, tuple[int, float]]) -> None:
+        """Set a budget's spent amount where the backend has none yet: key -> (nano, expires_at)."""
+        ...
+
+    async def budget_state(self, keys: list[str]) -> list[tuple[int, int]]:
+        """(spent, reserved) per budget key."""
+        ...
+
+    async def ping(self) -> tuple[bool, str]: ...
+
+    async def close(self) -> None: ...

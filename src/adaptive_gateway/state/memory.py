@@ -1,0 +1,194 @@
+"""In-process counters: the default, and the fallback when Redis is unreachable.
+
+Atomic because the event loop runs one admission at a time; shared by nothing but this process
+(with several workers or replicas, configure Redis).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from adaptive_gateway.state.base import (
+    DENY_BUDGET,
+    DENY_LEASE,
+    DENY_WINDOW,
+    WINDOW_SECONDS,
+    AdmitPlan,
+    AdmitResult,
+    Settlement,
+    SettleResult,
+)
+
+
+@dataclass(slots=True)
+class _Window:
+    buckets: deque[list[int]] = field(default_factory=deque)  # [second, units], oldest first
+    total: int = 0
+
+    def expire(self, sec: int) -> None:
+        edge = sec - WINDOW_SECONDS
+        buckets = self.buckets
+        while buckets and buckets[0][0] <= edge:
+            self.total -= buckets.popleft()[1]
+
+    def retry_after(self, need: int, now: float) -> float:
+        freed = 0
+        for sec, units in self.buckets:
+            freed += units
+            if freed >= need:
+                return sec + WINDOW_SECONDS - now
+        return float(WINDOW_SECONDS)
+
+    def add(self, sec: int, units: int) -> None:
+        buckets = self.buckets
+        if buckets and buckets[-1][0] == sec:
+            buckets[-1][1] += units
+        else:
+            buckets.append([sec, units])
+        self.total += units
+
+    def adjust(self, sec: int, delta: int) -> None:
+        for bucket in reversed(self.buckets):
+            if bucket[0] == sec:
+                bucket[1] += delta
+                self.total += delta
+                return
+            if bucket[0] < sec:
+                return
+
+
+@dataclass(slots=True)
+class _Budget:
+    spent: int = 0
+    reserved: int = 0
+    leases: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (amount, expires)
+    expires_at: float = 0.0
+
+    def expire(self, now: float) -> None:
+        if not self.leases:
+            return
+        for lid, (amount, until) in list(self.leases.items()):
+            if until <= now:
+                del self.leases[lid]
+                self.reserved -= amount
+
+
+class MemoryCounters:
+    """The :class:`~adaptive_gateway.state.base.Counters` backend kept in this process."""
+
+    name = "memory"
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._windows: dict[str, _Window] = {}
+        self._leases: dict[str, dict[str, float]] = {}
+        self._budgets: dict[str, _Budget] = {}
+
+    async def admit(self, plan: AdmitPlan) -> AdmitResult:
+        return self.admit_now(plan)
+
+    def admit_now(self, plan: AdmitPlan) -> AdmitResult:
+        """Synchronous admission (the memory backend never waits)."""
+        now = self.clock()
+        sec = int(now)
+        res = AdmitResult(True, sec, self.name)
+        windows = [
+            self._windows.get(op.key) or self._windows.setdefault(op.key, _Window()) for op in plan.windows
+        ]
+        for i, (op, win) in enumerate(zip(plan.windows, windows, strict=True)):
+            win.expire(sec)
+            if win.total + op.cost > op.limit:
+                need = win.total + op.cost - op.limit
+                return self._deny(
+                    res, DENY_WINDOW, i, win.retry_after(need, now) if op.cost <= op.limit else 60
+                )
+        leases = [self._leases.setdefault(op.key, {}) for op in plan.leases]
+        for i, (lop, held) in enumerate(zip(plan.leases, leases, strict=True)):
+            if held:
+                for lid in [lid for lid, until in held.items() if until <= now]:
+                    del held[lid]
+            if len(held) + 1 > lop.limit:
+                return self._deny(res, DENY_LEASE, i, 1.0)
+        budgets = [
+            self._budgets.get(op.key) or self._budgets.setdefault(op.key, _Budget()) for op in plan.budgets
+        ]
+        for i, (bop, bud) in enumerate(zip(plan.budgets, budgets, strict=True)):
+            bud.expire(now)
+            res.spent.append(bud.spent)
+            res.reserved.append(bud.reserved)
+            if bop.hard and bud.spent + bud.reserved + bop.amount > bop.limit:
+                return self._deny(res, DENY_BUDGET, i, max(bop.expires_at - now, 0.0))
+        for op, win in zip(plan.windows, windows, strict=True):
+            win.add(sec, op.cost)
+            res.remaining.append(op.limit - win.total)
+            res.reset.append(win.buckets[0][0] + WINDOW_SECONDS - now)
+        until = now + plan.lease_ttl
+        for held in leases:
+            held[plan.lease_id] = until
+        for bop, bud in zip(plan.budgets, budgets, strict=True):
+            bud.leases[plan.lease_id] = (bop.amount, until)
+            bud.reserved += bop.amount
+            bud.expires_at = bop.expires_at
+        return res
+
+    @staticmethod
+    def _deny(res: AdmitResult, kind: str, index: int, retry: float) -> AdmitResult:
+        res.ok, res.denied, res.index, res.retry_after = False, kind, index, retry
+        return res
+
+    async def settle(self, items: list[Settlement]) -> list[SettleResult]:
+        return [self.settle_now(item) for item in items]
+
+    def settle_now(self, item: Settlement) -> SettleResult:
+        """Synchronous settlement of one request."""
+        for key in item.leases:
+            held = self._leases.get(key)
+            if held is not None:
+                held.pop(item.lease_id, None)
+        for key, delta in item.windows:
+            win = self._windows.get(key)
+            if win is not None and delta:
+                win.adjust(item.bucket, delta)
+        out: SettleResult = []
+        for key, actual, expires_at in item.budgets:
+            bud = self._budgets.setdefault(key, _Budget(expires_at=expires_at))
+            lease = bud.leases.pop(item.lease_id, None)
+            if lease is not None:
+                bud.reserved -= lease[0]
+            before = bud.spent
+            bud.spent += actual
+            out.append((before, bud.spent))
+        self._drop_old_budgets()
+        return out
+
+    def _drop_old_budgets(self) -> None:
+        now = self.clock()
+        if len(self._budgets) > 256:
+            for key in [k for k, b in self._budgets.items() if b.expires_at and b.expires_at + 86400 < now]:
+                del self._budgets[key]
+
+    async def seed_spend(self, seeds: dict[str, tuple[int, float]]) -> None:
+        for key, (amount, expires_at) in seeds.items():
+            if key not in self._budgets:
+                self._budgets[key] = _Budget(spent=amount, expires_at=expires_at)
+
+    async def budget_state(self, keys: list[str]) -> list[tuple[int, int]]:
+        now = self.clock()
+        out = []
+        for key in keys:
+            bud = self._budgets.get(key)
+            if bud is None:
+                out.append((0, 0))
+            else:
+                bud.expire(now)
+                out.append((bud.spent, bud.reserved))
+        return out
+
+    async def ping(self) -> tuple[bool, str]:
+        return True, "in-process counters (not shared between workers or replicas)"
+
+    async def close(self) -> None:
+        return None

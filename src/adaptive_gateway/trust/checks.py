@@ -97,7 +97,10 @@ def phone_digits(text: str, start: int, end: int) -> Accepted | None:
 
 def email(text: str, start: int, end: int) -> Accepted | None:
     """Widen an ``@domain.tld`` anchor to the local part; drop ``icon@2x.png`` and ``git@host:path``."""
-    local_start = _walk_back(text, start, _EMAIL_LOCAL, 64)
+    local_start = start
+    floor = max(0, start - 64)
+    while local_start > floor and (text[local_start - 1] in _EMAIL_LOCAL or text[local_start - 1].isalnum()):
+        local_start -= 1  # isalnum: internationalised local parts ("jürgen")
     while local_start < start and text[local_start] in ".%+-":
         local_start += 1
     if local_start == start or text[start - 1] == ".":

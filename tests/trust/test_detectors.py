@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from adaptive_gateway.trust.detectors import (
+    CustomKeywords,
+    CustomPattern,
+    DetectorConfig,
+    DetectorSet,
+    Finding,
+    summarize,
+)
+from adaptive_gateway.trust.levels import TrustLevel
+
+# Fake, format-valid values (random characters; never real credentials).
+OPENAI = "sk-proj-Q2x8Lm4Np7Rt1Vz9Bc3Df6Gh0Jk5Ws8Ya2Ec4Hu7T3BlbkFJx1Yc2Vb3Nm4"
+ANTHROPIC = "sk-ant-api03-" + "Zk8vQ2mX7pL4nR9sT1wY6bC3dF5gH0jKaB1cD2eF3gH4iJ5kL6mN7oP8qR9sT0uV1wX2yZ3" + "AA"
+AWS = "AKIAQ3EGRT7Y2XMPLKZD"
+GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+@pytest.fixture(scope="module")
+def detectors() -> DetectorSet:
+    return DetectorSet()
+
+
+def values(text: str, findings: list[Finding]) -> list[tuple[str, str]]:
+    return [(f.type, text[f.start : f.end]) for f in findings]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        (f"key={OPENAI}", "secret.openai_key", OPENAI),
+        (f"x-api-key: {ANTHROPIC}", "secret.anthropic_key", ANTHROPIC),
+        (f"id {AWS} leaked", "secret.aws_access_key", AWS),
+        (f"https://{GITHUB}@github.com/acme/x.git", "secret.github_token", GITHUB),
+        ("mail jane.doe@example.com now", "pii.email", "jane.doe@example.com"),
+        ("call +44 20 7946 0958", "pii.phone", "+44 20 7946 0958"),
+        ("office (415) 555-2671.", "pii.phone", "(415) 555-2671"),
+        ("card 4111 1111 1111 1111 ok", "pii.credit_card", "4111 1111 1111 1111"),
+        ("iban DE89 3704 0044 0532 0130 00 THEN", "pii.iban", "DE89 3704 0044 0532 0130 00"),
+        ("ssn 536-22-1947.", "pii.us_ssn", "536-22-1947"),
+        ("from http://93.184.216.34:8080/x", "pii.ip_address", "93.184.216.34"),
+        ("dns 2606:4700:4700::1111 ok", "pii.ip_address", "2606:4700:4700::1111"),
+        ("postgres://app:Tr0ub4dor3x@db.internal:5432/main ok", "secret.connection_string",
+         "postgres://app:Tr0ub4dor3x@db.internal:5432/main"),
+        ('db_password = "Sup3r-S3cret-Passw0rd"', "secret.credential_assignment", "Sup3r-S3cret-Passw0rd"),
+    ],
+)  # fmt: skip
+def test_finds_each_type_with_exact_span(detectors: DetectorSet, text: str, kind: str, value: str) -> None:
+    assert values(text, detectors.scan(text)) == [(kind, value)]
+
+
+def test_levels_confidence_and_order(detectors: DetectorSet) -> None:
+    text = f"mail bob@example.com, key {OPENAI}"
+    email, key = detectors.scan(text)
+    assert (email.type, email.level, key.type, key.level) == (
+        "pii.email",
+        TrustLevel.CONFIDENTIAL,
+        "secret.openai_key",
+        TrustLevel.SECRET,
+    )
+    assert email.start < key.start
+    assert 0 < email.confidence <= 1 and 0 < key.confidence <= 1
+    assert email.category == "pii" and key.category == "secret"
+
+
+def test_overlapping_findings_keep_the_strongest(detectors: DetectorSet) -> None:
+    # The password inside the URL also looks like an e-mail address ("pw@db.example.com").
+    text = "redis://user:pw0rd-9Xk@db.example.com:6379/0"
+    assert [f.type for f in detectors.scan(text)] == ["secret.connection_string"]
+
+
+def test_private_key_block_is_one_finding(detectors: DetectorSet) -> None:
+    text = (
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAq9Fz/Lw2Rk7T+vBn3XcYp8Jm1HdGs5Ua0\n"
+        "-----END RSA PRIVATE KEY-----\nbye"
+    )
+    [finding] = detectors.scan(text)
+    assert finding.type == "secret.private_key"
+    assert text[finding.start : finding.end].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert text[finding.start : finding.end].endswith("-----END RSA PRIVATE KEY-----")
+
+
+def test_spans_are_exact_after_non_ascii_text(detectors: DetectorSet) -> None:
+    # "\u0130" lower-cases to two characters, which must not shift any span.
+    text = "Grüße aus Köln 🎉 — an jürgen.müller@example.de oder ann\u0130@example.de, Tel. +49 221 1234567"
+    assert values(text, detectors.scan(text)) == [
+        ("pii.email", "jürgen.müller@example.de"),
+        ("pii.email", "ann\u0130@example.de"),
+        ("pii.phone", "+49 221 1234567"),
+    ]
+
+
+def test_empty_text(detectors: DetectorSet) -> None:
+    assert detectors.scan("") == []
+
+
+def test_scan_never_compiles_a_regex(detectors: DetectorSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = f"{OPENAI} bob@example.com 4111 1111 1111 1111 password='Xk9mPq2wLz7' Tel: 030 1234567, 8.8.8.8"
+    detectors.scan(text)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("regex compiled during scan")
+
+    monkeypatch.setattr(re, "_compile", forbidden)
+    assert len(detectors.scan(text)) == 6
+
+
+def test_categories_and_disabled_types() -> None:
+    text = f"bob@example.com {OPENAI} 8.8.8.8"
+    only_secrets = DetectorSet(DetectorConfig(categories=frozenset({"secret"})))
+    assert [f.type for f in only_secrets.scan(text)] == ["secret.openai_key"]
+    no_ip = DetectorSet(DetectorConfig(disabled_types=frozenset({"pii.ip_address"})))
+    assert [f.type for f in no_ip.scan(text)] == ["pii.email", "secret.openai_key"]
+    assert "pii.ip_address" not in no_ip.types
+
+
+def test_level_configuration() -> None:
+    config = DetectorConfig(
+        pii_level=TrustLevel.INTERNAL,
+        level_overrides={"pii.credit_card": TrustLevel.SECRET, "secret.high_entropy": TrustLevel.PUBLIC},
+    )
+    found = {
+        f.type: f.level
+        for f in DetectorSet(config).scan("a@example.com 4111111111111111 Zk8vQ2mX7pL4nR9sT1wY6bC3")
+    }
+    assert found == {
+        "pii.email": TrustLevel.INTERNAL,
+        "pii.credit_card": TrustLevel.SECRET,
+        "secret.high_entropy": TrustLevel.PUBLIC,
+    }
+
+
+def test_custom_patterns_and_keywords() -> None:
+    config = DetectorConfig(
+        patterns=(CustomPattern("ticket", r"\bPROJ-\d{3,6}\b", TrustLevel.INTERNAL),),
+        keywords=(CustomKeywords("codename", ("Blue Falcon", "nightjar"), TrustLevel.SECRET),),
+    )
+    text = "PROJ-1234 is about blue falcon; Nightjar ships soon; nightjars are birds"
+    found = values(text, DetectorSet(config).scan(text))
+    assert found == [
+        ("custom.ticket", "PROJ-1234"),
+        ("custom.codename", "blue falcon"),
+        ("custom.codename", "Nightjar"),
+    ]
+    levels = {f.type: f.level for f in DetectorSet(config).scan(text)}
+    assert levels == {"custom.ticket": TrustLevel.INTERNAL, "custom.codename": TrustLevel.SECRET}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (lambda: DetectorConfig(categories=frozenset({"pii", "medical"})), "unknown detector categories"),
+        (lambda: DetectorConfig(entropy_threshold=1.5), "entropy_threshold"),
+        (lambda: DetectorConfig(patterns=(CustomPattern("Bad Name", "x"),)), "invalid custom detector name"),
+        (
+            lambda: DetectorSet(DetectorConfig(patterns=(CustomPattern("broken", "(unclosed"),))),
+            "invalid regex",
+        ),
+        (lambda: DetectorSet(DetectorConfig(keywords=(CustomKeywords("empty", (" ",)),))), "no words"),
+    ],
+)
+def test_invalid_configuration_is_explained(config: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        config()  # type: ignore[operator]
+
+
+def test_min_confidence_and_entropy_switch() -> None:
+    text = "token Zk8vQ2mX7pL4nR9sT1wY6bC3 and 10.0.0.7"
+    assert [f.type for f in DetectorSet().scan(text)] == ["secret.high_entropy", "pii.ip_address"]
+    assert DetectorSet(DetectorConfig(min_confidence=0.7)).scan(text) == []
+    assert [f.type for f in DetectorSet(DetectorConfig(high_entropy=False)).scan(text)] == ["pii.ip_address"]
+
+
+def test_summarize_counts_types_only() -> None:
+    findings = [
+        Finding("pii.email", 0, 5, 0.9, TrustLevel.CONFIDENTIAL),
+        Finding("secret.jwt", 6, 9, 0.9, TrustLevel.SECRET),
+        Finding("pii.email", 10, 15, 0.9, TrustLevel.CONFIDENTIAL),
+    ]
+    assert summarize(findings) == {"pii.email": 2, "secret.jwt": 1}
+
+
+def test_long_texts_stay_linear(detectors: DetectorSet) -> None:
+    # Pathological inputs for backtracking regexes: long runs of digits, separators and key chars.
+    for text in ("1" * 50_000, "1-" * 25_000, "a@" * 25_000, "x" * 50_000, "A0 " * 20_000, ":1" * 25_000):
+        detectors.scan(text)

@@ -116,3 +116,11 @@ async def test_child_dies_with_a_killed_parent(smollm: LocalModel) -> None:
     parent.kill()  # no chance to clean up: the child must notice on its own
     await parent.wait()
     assert await wait_until(lambda: not alive(child_pid), 5)
+
+
+async def test_unusable_host_fails_the_caller_without_a_child(smollm: LocalModel) -> None:
+    runtime = EmbeddedRuntime(smollm.path, host="192.0.2.1", policy=FAST)  # TEST-NET-1: never ours
+    with pytest.raises(RuntimeStartError, match="cannot start the child"):
+        await runtime.ensure_started()
+    assert our_children() == []
+    await runtime.stop()

@@ -128,7 +128,7 @@ class EmbeddedRuntime:
         return f"http://{self._host}:{self._port}/v1"
 
     def info(self) -> RuntimeInfo:
-        ready = self._state is RuntimeState.READY and self._ready_since is not None
+        since = self._ready_since if self._state is RuntimeState.READY else None
         return RuntimeInfo(
             model=self.alias,
             path=str(self.model_path),
@@ -138,7 +138,7 @@ class EmbeddedRuntime:
             base_url=self.base_url,
             restarts=self._restarts,
             last_error=self._last_error,
-            uptime_s=round(time.monotonic() - self._ready_since, 3) if ready and self._ready_since else None,
+            uptime_s=None if since is None else round(time.monotonic() - since, 3),
         )
 
     async def ensure_started(self, timeout: float | None = None) -> str:
@@ -150,6 +150,7 @@ class EmbeddedRuntime:
         """
         if self._supervisor is None or self._supervisor.done():
             self._supervisor = asyncio.create_task(self._supervise(), name=f"embedded:{self.alias}")
+            self._supervisor.add_done_callback(self._supervisor_done)
         outcome = self._pending_outcome()
         limit = self.policy.start_timeout if timeout is None else timeout
         try:
@@ -170,6 +171,14 @@ class EmbeddedRuntime:
         self._fail_outcome("stopped")
         self._state = RuntimeState.STOPPED
         self._ready_since = None
+
+    def _supervisor_done(self, task: asyncio.Task[None]) -> None:
+        # Only a bug ends the supervisor other than stop(); waiting callers must not hang on it.
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("embedded %s: supervisor failed", self.alias, exc_info=exc)
+            self._last_error = f"supervisor failed: {exc!r}"
+            self._state = RuntimeState.CRASHED
+            self._fail_outcome(self._last_error)
 
     def _pending_outcome(self) -> asyncio.Future[str]:
         if self._outcome is None:
@@ -199,8 +208,14 @@ class EmbeddedRuntime:
     async def _run_once(self, http: aiohttp.ClientSession) -> float:
         """Start one child and watch it until it dies or turns unhealthy; returns seconds it was ready."""
         self._state = RuntimeState.STARTING
-        self._port = self._port or free_port(self._host)
-        child = await self._spawn()
+        try:
+            self._port = self._port or free_port(self._host)
+            child = await self._spawn()
+        except OSError as exc:  # a host that is not ours, no free port, the interpreter vanished
+            self._state = RuntimeState.CRASHED
+            self._last_error = f"start failed: cannot start the child: {exc}"
+            self._fail_outcome(self._last_error)
+            return 0.0
         try:
             await self._wait_ready(http, child)
         except _StartFailed as exc:

@@ -7,10 +7,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from adaptive_gateway.embedded.minilm import MiniLMEmbedder, _batches, gelu
+from adaptive_gateway.embedded import INSTALL_HINT
+
+try:
+    import numpy as np
+
+    from adaptive_gateway.embedded.minilm import MiniLMEmbedder, _batches, gelu
+except ImportError as exc:  # fail with the fix, never skip
+    raise ImportError(f"{exc}: {INSTALL_HINT}") from exc
 
 from .helpers import require_installed
 

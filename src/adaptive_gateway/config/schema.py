@@ -87,6 +87,15 @@ class ProbeConfig(Strict):
     path: str | None = None  # default per adapter: /models, /v1/models, /api/tags, ...
 
 
+class RuntimeOptions(Strict):
+    """The embedded llama.cpp child of a ``kind: embedded`` provider."""
+
+    threads: int = Field(1, ge=1, le=64)
+    ctx_size: int = Field(2048, ge=256)
+    parallel: int = Field(4, ge=1, le=64)
+    autostart: bool = False  # start with the gateway instead of on first use
+
+
 class ProviderConfig(Strict):
     kind: str
     base_url: str | None = None
@@ -95,8 +104,9 @@ class ProviderConfig(Strict):
     timeouts: Timeouts = Timeouts()
     headers: dict[str, str] = {}
     max_connections: int = Field(512, ge=1)
-    # embedded runtime: path of a .gguf model (the bundled SmolLM2 when unset)
+    # embedded runtime: path of a .gguf model (the bundled SmolLM2 when unset) and the child's options
     model_path: str | None = None
+    runtime: RuntimeOptions = RuntimeOptions()
     probe: ProbeConfig = ProbeConfig()
 
 
@@ -129,7 +139,8 @@ RouterMode = Literal["balanced", "cost", "latency", "quality"]
 
 
 class RetryConfig(Strict):
-    """Retries of retryable failures (connect errors, timeouts, 408, 429, 5xx and ``retry_on``)."""
+    """Retries of retryable failures (connect errors, 408, 429, 5xx and ``retry_on``); a timeout moves on
+    to the next candidate without waiting for the same deployment again."""
 
     retries: int = Field(2, ge=0, le=10, description="passes over the failed candidates after the first")
     backoff_base: float = Field(0.25, ge=0, description="seconds; doubles each pass, full jitter")
@@ -137,7 +148,7 @@ class RetryConfig(Strict):
     retry_on: list[Annotated[int, Field(ge=400, le=599)]] = Field(
         [], description="extra upstream statuses treated as retryable"
     )
-    max_retry_after: float = Field(30.0, ge=0, description="a longer Retry-After is not waited for")
+    max_retry_after: float = Field(5.0, ge=0, description="a longer Retry-After is not waited for")
     attempt_timeout: float | None = Field(None, gt=0, description="seconds per attempt (to first byte)")
     total_timeout: float | None = Field(None, gt=0, description="seconds for all attempts together")
 

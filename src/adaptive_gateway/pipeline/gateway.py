@@ -87,7 +87,8 @@ class Gateway:
         for stage in self.stages:
             await stage(ctx)
         filters = [f for make in self.filters if (f := make(ctx)) is not None]
-        return plan_route(ctx.config, model, self.strategies, self.rng, filters)
+        key = ctx.principal.id if ctx.principal else None  # sticky traffic splits
+        return self.executor.router.plan(ctx.config, model, filters, ctx.request, ctx.headers, key)
 
     async def complete(self, ctx: RequestContext) -> ChatResponse:
         plan = await self.plan(ctx)

@@ -69,10 +69,10 @@ _END = r"(?![\w-])"
 _CREDENTIAL_ANCHORS = ("pass", "pwd", "secret", "api", "access", "private", "token")
 
 SECRET_RULES: tuple[Rule, ...] = (
-    _rule("secret.anthropic_key", r"sk-ant-[a-z]{2,8}\d{0,3}-[\w-]{32,}", 0.99, prefixes=("sk",)),
+    _rule("secret.anthropic_key", r"sk-ant-[a-z]{2,8}\d{0,3}-[\w-]{32,256}" + _END, 0.99, prefixes=("sk",)),
     _rule(
         "secret.openai_key",
-        r"sk-(?!ant-)(?:(?:proj|svcacct|admin|None)-)?[\w-]{20,}",
+        r"sk-(?!ant-)(?:(?:proj|svcacct|admin|None)-)?[\w-]{20,256}" + _END,
         0.95,
         prefixes=("sk",),
         check=c.accept_if(c.mixed_alnum),
@@ -85,33 +85,38 @@ SECRET_RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "secret.aws_secret_key",
-        r"aws[\w.-]{0,20}?secret[\w.-]{0,20}?[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+        r"aws[\w.-]{0,20}?secret[\w.-]{0,20}?[\"']?\s{0,5}[:=]\s{0,5}[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
         0.9,
         anchors=("aws",),
         group=1,
     ),
     _rule("secret.github_token", r"gh[pousr]_[A-Za-z0-9]{36}(?!\w)", 0.99, prefixes=("gh",)),
-    _rule("secret.github_token", r"github_pat_[A-Za-z0-9_]{50,}", 0.99, prefixes=("gi",)),
+    _rule("secret.github_token", r"github_pat_[A-Za-z0-9_]{50,255}(?!\w)", 0.99, prefixes=("gi",)),
     _rule(
         "secret.gitlab_token",
-        r"gl(?:pat|dt|ft|soat|rt|cbt|ptt|oas)-[\w-]{20,}" + _END,
+        r"gl(?:pat|dt|ft|soat|rt|cbt|ptt|oas)-[\w-]{20,128}" + _END,
         0.95,
         prefixes=("gl",),
     ),
-    _rule("secret.slack_token", r"xox[abposr]-(?:\d+-)+[A-Za-z0-9-]{8,}", 0.95, prefixes=("xo",)),
+    _rule(
+        "secret.slack_token",
+        r"xox[abposr]-(?:\d{1,20}-){1,4}[A-Za-z0-9]{8,64}" + _END,
+        0.95,
+        prefixes=("xo",),
+    ),
     _rule(
         "secret.slack_webhook",
-        r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
+        r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]{1,32}/B[A-Za-z0-9_]{1,32}/[A-Za-z0-9_]{1,64}",
         0.95,
     ),
-    _rule("secret.stripe_key", r"[rs]k_live_[A-Za-z0-9]{24,}(?!\w)", 0.97, prefixes=("rk", "sk")),
+    _rule("secret.stripe_key", r"[rs]k_live_[A-Za-z0-9]{24,128}(?!\w)", 0.97, prefixes=("rk", "sk")),
     _rule("secret.google_api_key", r"AIza[\w-]{35}" + _END, 0.95, prefixes=("AI",)),
-    _rule("secret.huggingface_token", r"hf_[A-Za-z0-9]{34,}(?!\w)", 0.95, prefixes=("hf",)),
-    _rule("secret.groq_key", r"gsk_[A-Za-z0-9]{48,}(?!\w)", 0.97, prefixes=("gs",)),
+    _rule("secret.huggingface_token", r"hf_[A-Za-z0-9]{34,64}(?!\w)", 0.95, prefixes=("hf",)),
+    _rule("secret.groq_key", r"gsk_[A-Za-z0-9]{48,64}(?!\w)", 0.97, prefixes=("gs",)),
     _rule("secret.npm_token", r"npm_[A-Za-z0-9]{36}(?!\w)", 0.95, prefixes=("np",)),
-    _rule("secret.pypi_token", r"pypi-AgE[\w-]{50,}", 0.97, prefixes=("py",)),
+    _rule("secret.pypi_token", r"pypi-AgE[\w-]{50,512}" + _END, 0.97, prefixes=("py",)),
     _rule("secret.sendgrid_key", r"SG\.(?<!\wSG\.)[\w-]{22}\.[\w-]{43}" + _END, 0.97),
-    _rule("secret.jwt", r"eyJ(?<![\w-]eyJ)[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]{10,}" + _END, 0.95),
+    _rule("secret.jwt", r"eyJ(?<![\w-]eyJ)[\w-]{5,1024}\.eyJ[\w-]{5,4096}\.[\w-]{10,1024}" + _END, 0.95),
     _rule(
         "secret.private_key",
         r"-----BEGIN[A-Z ]{0,24} PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
@@ -120,23 +125,23 @@ SECRET_RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "secret.connection_string",
-        r"://[^\s:/@'\"]*:[^\s@/'\"]+@[^\s'\"<>`]+",
+        r"://[^\s:/@'\"]{0,128}:[^\s@/'\"]{1,256}@[^\s'\"<>`]{1,512}",
         0.95,
         check=c.url_credentials,
     ),
     _rule(
         "secret.connection_string",
-        r"(?:password|pwd)=([^;\s'\"]+)(?=;|\s|$)",
+        r"(?:password|pwd)=([^;\s'\"]{1,200}+)(?=;|\s|$)",
         0.9,
         anchors=("pass", "pwd"),
         group=1,
         check=c.ado_password,
     ),
-    _rule("secret.connection_string", r"AccountKey=([A-Za-z0-9+/]{40,}={0,2})", 0.97, group=1),
+    _rule("secret.connection_string", r"AccountKey=([A-Za-z0-9+/]{40,128}={0,2})", 0.97, group=1),
     _rule(
         "secret.credential_assignment",
         r"(?<![a-z0-9])(?:password|passwd|passphrase|pwd|secret|api[_-]?key|access[_-]?key|private[_-]?key"
-        r"|token)[\w-]{0,20}?[\"']?\s*(?::=|==|=>|[:=])\s*[\"']([^\"'\s]{8,200})[\"']",
+        r"|token)[\w-]{0,20}?[\"']?\s{0,5}(?::=|==|=>|[:=])\s{0,5}[\"']([^\"'\s]{8,200}+)[\"']",
         0.75,
         anchors=_CREDENTIAL_ANCHORS,
         group=1,
@@ -145,7 +150,7 @@ SECRET_RULES: tuple[Rule, ...] = (
     _rule(
         "secret.credential_assignment",
         r"(?<![a-z0-9])(?:password|passwd|passphrase|pwd|secret|api[_-]?key|access[_-]?key|private[_-]?key"
-        r"|token)[\w-]{0,20}(?:=|:[ \t]+)([^\s'\"&;]{8,200})(?=[\s&;]|$)",
+        r"|token)[\w-]{0,20}(?:=|:[ \t]+)([^\s'\"&;]{8,200}+)(?=[\s&;]|$)",
         0.7,
         anchors=_CREDENTIAL_ANCHORS,
         group=1,
@@ -162,7 +167,7 @@ PII_RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "pii.phone",
-        r"\+(?<![\w+.-]\+)\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,6}(?!\w|[-.]\d)",
+        r"\+(?<![\w+.-]\+)(?:\d{8,15}|\d{1,3}(?:[ .-]?\(\d{1,5}\)|[ .-]\d{1,8}){1,6})(?!\w|[-.]\d)",
         0.85,
         check=c.phone_digits,
     ),
@@ -187,13 +192,13 @@ PII_RULES: tuple[Rule, ...] = (
     _rule("pii.us_ssn", r"000-00-0000", 0.85, view="shape", check=c.validated_number(v.us_ssn_valid)),
     _rule(
         "pii.iban",
-        r"AA00(?<![A0a]AA00)(?: ?[A0]{1,4}){3,9}(?![A0a])",
+        r"AA00(?<![A0a]AA00)(?:[A0]{11,30}|(?: [A0]{4}){2,7}(?: [A0]{1,4})?)(?![A0a])",
         0.95,
         view="shape",
         check=c.iban,
     ),
     _rule("pii.ip_address", r"0\.00?0?\.00?0?\.0", 1.0, view="shape", check=c.ipv4),
-    _rule("pii.ip_address", r":[0-9A-Fa-f]{0,4}:", 1.0, check=c.ipv6),
+    _rule("pii.ip_address", r":[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{0,40}", 1.0, check=c.ipv6),
 )
 
 # Runs of 20+ key-alphabet characters in the "runs" view; confirmed by ``checks.high_entropy``.

@@ -49,6 +49,21 @@ def test_make_run_smoke(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{port}" in output
         assert str(home / "admin_key") in output
         assert "curl -s" in output and "/v1/chat/completions" in output
+        # the example's model is the built-in one on a machine with no other runtime, and it answers
+        key = (home / "admin_key").read_text().strip()
+        resp = httpx.post(
+            url + "/v1/chat/completions",
+            timeout=60,
+            headers={"Authorization": f"Bearer {key}"},
+            json={
+                "model": "local/smollm2-135m",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": "Say hello"}],
+            },
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["choices"][0]["message"]["content"]
+        assert '"model":"local/smollm2-135m"' in output.replace(" ", "")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(20)

@@ -62,15 +62,19 @@ async def probe_local_runtimes(targets: dict[str, str] | None = None, timeout: f
     return out
 
 
-def embedded_model_available() -> bool:
+def embedded_available() -> tuple[bool, bool]:
+    """(the bundled chat model is installed, the MiniLM embedder's packages are installed)."""
     try:
-        from adaptive_gateway.embedded.models import bundled_model
+        from adaptive_gateway.embedded import availability, bundled_model
     except ImportError:
-        return False
-    return bundled_model() is not None
+        return False, False
+    avail = availability()
+    return bundled_model() is not None and not avail.runtime_missing, not avail.embedder_missing
 
 
-def build_config(found: list[Found], master_hash: str, embedded: bool) -> dict[str, Any]:
+def build_config(
+    found: list[Found], master_hash: str, embedded: bool, embeddings: bool = False
+) -> dict[str, Any]:
     providers: dict[str, Any] = {}
     models: dict[str, Any] = {}
     for f in found:
@@ -83,6 +87,12 @@ def build_config(found: list[Found], master_hash: str, embedded: bool) -> dict[s
         models["local/smollm2-135m"] = {
             "description": "bundled SmolLM2-135M, runs on this machine",
             "deployments": [{"provider": "builtin", "model": "local/smollm2-135m"}],
+        }
+    if embeddings:
+        providers.setdefault("builtin", {"kind": "embedded", "locality": "local"})
+        models["local/minilm-l6"] = {
+            "description": "all-MiniLM-L6-v2 embeddings (384 dims), computed in the gateway",
+            "deployments": [{"provider": "builtin", "model": "local/minilm-l6"}],
         }
     return {
         "version": 1,
@@ -123,7 +133,8 @@ def init(
         raise typer.Exit(1)
     found = asyncio.run(probe_local_runtimes())
     key = "sk-agw-" + secrets.token_urlsafe(32)
-    data = build_config(found, hash_key(key), embedded_model_available())
+    chat_model, embedder = embedded_available()
+    data = build_config(found, hash_key(key), chat_model, embedder)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = f"# Adaptive LLM Gateway config, written by `adaptive-llm-gateway init` on {stamp}.\n"
     text += yaml.safe_dump(data, sort_keys=False)
@@ -141,7 +152,11 @@ def init(
     console.print(f"[green]✓[/green] wrote {path}")
     for f in found:
         console.print(f"  found {f.preset} at {f.base_url}: {', '.join(f.models[:5])}")
-    if not found and not data["models"]:
-        console.print("  no local runtime answered; add providers and models to the config")
+    if chat_model:
+        console.print("  built-in local model: local/smollm2-135m (runs on this machine, offline)")
+    elif not found:
+        console.print(
+            "  no local runtime answered and the built-in model is not installed: run `make install`"
+        )
     console.print(f"[green]✓[/green] master key saved to {key_file} (mode 0600); shown once here:")
     typer.echo(key)

@@ -17,6 +17,7 @@ from adaptive_gateway.config.schema import (
     ModelConfig,
     ProbeConfig,
     ProviderConfig,
+    RuntimeOptions,
     RetryConfig,
     Timeouts,
 )
@@ -53,6 +54,7 @@ class Provider:
     max_connections: int
     api_key: str | None = field(default=None, repr=False)
     model_path: str | None = None
+    runtime: RuntimeOptions | None = None
     probe: ProbeConfig = DEFAULT_PROBE
 
     @property
@@ -152,9 +154,16 @@ class CompiledConfig:
         return tuple(self.aliases.get(f, f) for f in model.fallbacks)
 
 
-def _provider(name: str, cfg: ProviderConfig) -> Provider:
+def _local_key(name: str, master_hash: str | None) -> str:
+    """The key an embedded child requires: stable across reloads, derived from the master key's hash."""
+    return "agw-local-" + hashlib.sha256(f"{master_hash or 'none'}:{name}".encode()).hexdigest()[:32]
+
+
+def _provider(name: str, cfg: ProviderConfig, master_hash: str | None = None) -> Provider:
     preset = preset_for(cfg.kind)
     assert preset is not None, "validated config has known kinds"
+    embedded = preset.adapter == "embedded"
+    api_key = cfg.api_key.get_secret_value() if cfg.api_key else None
     base_url = (cfg.base_url or preset.base_url or "").rstrip("/")
     return Provider(
         name=name,
@@ -166,8 +175,9 @@ def _provider(name: str, cfg: ProviderConfig) -> Provider:
         timeouts=cfg.timeouts,
         headers=tuple(cfg.headers.items()),
         max_connections=cfg.max_connections,
-        api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+        api_key=api_key or (_local_key(name, master_hash) if embedded else None),
         model_path=cfg.model_path,
+        runtime=cfg.runtime if embedded else None,
         probe=cfg.probe,
     )
 
@@ -269,7 +279,9 @@ def compile_config(
     cfg: GatewayConfig, env: Mapping[str, str] | None = None, text: str = ""
 ) -> CompiledConfig:
     env = os.environ if env is None else env
-    providers = {name: _provider(name, p) for name, p in cfg.providers.items()}
+    master = env.get("ADAPTIVE_GATEWAY_MASTER_KEY")
+    master_hash = hash_key(master) if master else cfg.auth.master_key_hash
+    providers = {name: _provider(name, p, master_hash) for name, p in cfg.providers.items()}
     deps = {mname: _deployments(mname, m, providers) for mname, m in cfg.models.items()}
     models = _models(cfg, deps)
     master = env.get("ADAPTIVE_GATEWAY_MASTER_KEY")
@@ -286,6 +298,6 @@ def compile_config(
         models=models,
         aliases=dict(cfg.aliases),
         implicit=implicit,
-        master_key_hash=hash_key(master) if master else cfg.auth.master_key_hash,
+        master_key_hash=master_hash,
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
     )

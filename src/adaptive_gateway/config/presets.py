@@ -24,7 +24,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # adapter kinds themselves (base_url must then be given)
     "openai-compatible": Preset("openai", None, "hosted"),
-    "embedded": Preset("embedded", None, "local", auth="none"),
+    "embedded": Preset("embedded", None, "local"),  # bearer: the child requires a per-gateway key
     # hosted providers
     "openai": Preset("openai", "https://api.openai.com/v1", "hosted", key_env="OPENAI_API_KEY"),
     "anthropic": Preset(

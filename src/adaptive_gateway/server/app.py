@@ -43,6 +43,8 @@ class GatewayApp:
         self.prefixes: list[tuple[str, str, PrefixHandler]] = []
         self.fallback: ASGIApp | None = None
         self.mounts: list[tuple[str, ASGIApp]] = []
+        # named objects that extensions share (e.g. the embedded runtimes, for doctor and health)
+        self.extras: dict[str, object] = {}
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._install_core_routes()

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from adaptive_gateway.server.app import GatewayApp
 
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = (
+    "adaptive_gateway.server.embedded_ext",
+)
 
 
 def install_extensions(app: GatewayApp) -> None:

@@ -147,7 +147,7 @@ async def openai_forward(gw: Gateway, http: Http, path: str) -> None:
             await _forward_stream(http, ctx, up, body)
             return
         if up.status < 400:
-            ctx.settle(decode_usage(_json_or_empty(up.body).get("usage")))
+            ctx.settle(decode_usage(json_or_empty(up.body).get("usage")))
         ctx.status = up.status
         await http.respond(up.status, up.body, route_headers(ctx))
     except GatewayError as err:
@@ -181,7 +181,7 @@ async def _forward_stream(http: Http, ctx: RequestContext, up: UpstreamStream, b
         up.close()
 
 
-def _json_or_empty(raw: bytes) -> dict[str, Any]:
+def json_or_empty(raw: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -17,8 +17,8 @@ from adaptive_gateway.config.schema import (
     ModelConfig,
     ProbeConfig,
     ProviderConfig,
-    RuntimeOptions,
     RetryConfig,
+    RuntimeOptions,
     Timeouts,
 )
 

@@ -55,6 +55,7 @@ class Provider:
     api_key: str | None = field(default=None, repr=False)
     model_path: str | None = None
     runtime: RuntimeOptions | None = None
+    keepalive: bool = True
     probe: ProbeConfig = DEFAULT_PROBE
 
     @property
@@ -178,6 +179,7 @@ def _provider(name: str, cfg: ProviderConfig, master_hash: str | None = None) ->
         api_key=api_key or (_local_key(name, master_hash) if embedded else None),
         model_path=cfg.model_path,
         runtime=cfg.runtime if embedded else None,
+        keepalive=preset.keepalive,
         probe=cfg.probe,
     )
 

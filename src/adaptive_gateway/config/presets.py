@@ -19,12 +19,17 @@ class Preset:
     locality: Locality
     auth: str = "bearer"
     key_env: str | None = None
+    # reuse connections; llama.cpp's server closes the connection after every stream despite sending
+    # "Keep-Alive", so pooled reuse would race with that close
+    keepalive: bool = True
 
 
 PRESETS: dict[str, Preset] = {
     # adapter kinds themselves (base_url must then be given)
     "openai-compatible": Preset("openai", None, "hosted"),
-    "embedded": Preset("embedded", None, "local"),  # bearer: the child requires a per-gateway key
+    "embedded": Preset(
+        "embedded", None, "local", keepalive=False
+    ),  # bearer: the child requires a per-gateway key
     # hosted providers
     "openai": Preset("openai", "https://api.openai.com/v1", "hosted", key_env="OPENAI_API_KEY"),
     "anthropic": Preset(

@@ -1,20 +1,31 @@
 """The one HTTP executor: a keep-alive connection pool per upstream, connect / read / total timeouts,
 and transport failures mapped to :class:`UpstreamTimeout` / :class:`UpstreamUnreachable`.
 
+Two interchangeable clients do the HTTP: the lean HTTP/1.1 client in ``providers/http1.py`` and aiohttp's
+``ClientSession``. ``Upstream(client=...)`` picks one; ``"auto"`` reads ``ADAPTIVE_GATEWAY_UPSTREAM_CLIENT``
+(``http1`` / ``aiohttp``) and falls back to :data:`DEFAULT_CLIENT` (see docs/benchmarks.md for why).
+
 Adapters never import this module; the pipeline hands their :class:`UpstreamRequest` to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import aiohttp
 
 from adaptive_gateway.config import Provider
 from adaptive_gateway.errors import UpstreamTimeout, UpstreamUnreachable
 from adaptive_gateway.providers.base import UpstreamRequest
+from adaptive_gateway.providers.http1 import Http1Client
+
+ClientName = Literal["auto", "http1", "aiohttp"]
+DEFAULT_CLIENT: ClientName = "aiohttp"
+CLIENT_ENV = "ADAPTIVE_GATEWAY_UPSTREAM_CLIENT"
 
 
 @dataclass(slots=True)
@@ -24,8 +35,47 @@ class UpstreamResponse:
     body: bytes
 
 
+class StreamBody(Protocol):
+    """What a client's open streaming response provides to :class:`UpstreamStream`."""
+
+    status: int
+    headers: dict[str, str]
+
+    async def read(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
 class UpstreamStream:
-    """An open streaming response. Iterate for raw chunks; always ``close()`` (idempotent)."""
+    """An open streaming response: ``status``, lower-case ``headers``; iterate ``chunks()`` for raw body
+    bytes as they arrive; always ``close()`` (idempotent; a half-read connection is closed, not pooled)."""
+
+    __slots__ = ("_body", "headers", "status")
+
+    def __init__(self, body: StreamBody) -> None:
+        self._body = body
+        self.status = body.status
+        self.headers = body.headers
+
+    async def read(self) -> bytes:
+        """The rest of the body."""
+        return await self._body.read()
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; raises UpstreamTimeout / UpstreamUnreachable."""
+        return self._body.chunks()
+
+    def close(self) -> None:
+        self._body.close()
+
+
+_TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError)
+
+
+class _AiohttpBody:
+    """An aiohttp response as a :class:`StreamBody`."""
 
     __slots__ = ("_resp", "headers", "status")
 
@@ -35,7 +85,12 @@ class UpstreamStream:
         self.headers = {k.lower(): v for k, v in resp.headers.items()}
 
     async def read(self) -> bytes:
-        return await self._resp.read()
+        try:
+            return await self._resp.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout("upstream stream stalled (read timeout)") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise UpstreamUnreachable(f"upstream stream broken: {exc.__class__.__name__}") from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -51,11 +106,38 @@ class UpstreamStream:
         self._resp.close()
 
 
-_TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError)
-
-
 class Upstream:
-    """Sends upstream requests. One ``aiohttp.ClientSession`` (connection pool) per provider."""
+    """Sends upstream requests through the chosen client (see the module docstring)."""
+
+    def __init__(self, client: ClientName = "auto") -> None:
+        if client == "auto":
+            env = os.environ.get(CLIENT_ENV, "").strip().lower()
+            client = env if env in ("http1", "aiohttp") else DEFAULT_CLIENT  # type: ignore[assignment]
+        self.client: ClientName = client
+        self._http1 = Http1Client() if client == "http1" else None
+        self._aiohttp = AiohttpClient()
+
+    async def send(self, provider: Provider, req: UpstreamRequest) -> UpstreamResponse:
+        """A complete (non-streaming) exchange."""
+        if self._http1 is not None:
+            status, headers, body = await self._http1.send(provider, req)
+            return UpstreamResponse(status, headers, body)
+        return await self._aiohttp.send(provider, req)
+
+    async def stream(self, provider: Provider, req: UpstreamRequest) -> UpstreamStream:
+        """Open a streaming exchange; the caller iterates and closes it."""
+        if self._http1 is not None:
+            return UpstreamStream(await self._http1.stream(provider, req))
+        return await self._aiohttp.stream(provider, req)
+
+    async def close(self) -> None:
+        if self._http1 is not None:
+            await self._http1.close()
+        await self._aiohttp.close()
+
+
+class AiohttpClient:
+    """The aiohttp executor: one ``aiohttp.ClientSession`` (connection pool) per provider."""
 
     def __init__(self) -> None:
         self._sessions: dict[tuple[str, str, int], aiohttp.ClientSession] = {}
@@ -64,11 +146,14 @@ class Upstream:
         key = (provider.name, provider.base_url, provider.max_connections)
         session = self._sessions.get(key)
         if session is None or session.closed:
+            # aiohttp refuses a keep-alive timeout together with force_close
+            reuse: dict[str, float] = {"keepalive_timeout": 60} if provider.keepalive else {}
             connector = aiohttp.TCPConnector(
+                force_close=not provider.keepalive,
                 limit=provider.max_connections,
                 limit_per_host=provider.max_connections,
                 ttl_dns_cache=300,
-                keepalive_timeout=60,
+                **reuse,  # type: ignore[arg-type]
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -109,7 +194,7 @@ class Upstream:
 
     async def stream(self, provider: Provider, req: UpstreamRequest) -> UpstreamStream:
         """Open a streaming exchange; the caller iterates and closes it."""
-        return UpstreamStream(await self._open(provider, req))
+        return UpstreamStream(_AiohttpBody(await self._open(provider, req)))
 
     async def close(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}

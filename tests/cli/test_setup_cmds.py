@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from adaptive_gateway.cli.main import build_app
 from adaptive_gateway.fakes.server import FakeUpstream
+from adaptive_gateway.ledger.consent import ConsentLedger
 from tests.integrations.homes import CLAUDE_SETTINGS, CODEX_TOML, make_home, snapshot
 
 OPENAI_KEY = "sk-proj-Zt7QvL2mN8xR4cW1yB6hJ0pK3sD9fG5aE2uI7oT1x9Qz"
@@ -88,7 +89,10 @@ def test_integrate_list_and_undo(runner: CliRunner, tmp_path: Path, state: Path)
     assert code == 0 and "claude-code" in out and "as written" in out
 
     ledger = [json.loads(line) for line in (state / "consent.jsonl").read_text().splitlines()]
-    assert [(e["actor"], e["action"]) for e in ledger] == [("user", "integrate")] * 2
+    assert [(e["actor"], e["action"], e["scope"]) for e in ledger] == [
+        ("user", "grant", "client:claude-code")
+    ] * 2
+    assert ConsentLedger(state / "consent.jsonl").verify().ok
 
     code, _, err = _run(runner, "integrate", "claude-code", "--undo", "--home", str(home))
     assert code == 0, err

@@ -4,13 +4,10 @@ gateway through the safe config writer: diff, consent, backup, atomic write, ver
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import typer
 import yaml
@@ -31,6 +28,7 @@ from adaptive_gateway.integrations import (
     state_dir,
 )
 from adaptive_gateway.integrations.writer import Recorder, WriteResult
+from adaptive_gateway.ledger.consent import Action, ConsentLedger
 
 LEDGER_FILE = "consent.jsonl"
 _DIFF_STYLES = {"+++": "bold", "---": "bold", "@@": "cyan", "+": "green", "-": "red"}
@@ -101,23 +99,22 @@ def discover_cmd(
 # --- integrate ------------------------------------------------------------------------------------------
 
 
+# the safe writer's actions -> the consent ledger's (integrating a client grants it, undo revokes)
+_LEDGER_ACTIONS: dict[str, Action] = {"integrate": "grant", "integrate.undo": "revoke"}
+
+
 def ledger_recorder(state: Path) -> Recorder:
-    """Records into the consent ledger (``ledger.consent.ConsentLedger``) when it exists, else appends
-    JSON lines to the same file."""
-    path = state / LEDGER_FILE
-    try:
-        ledger: Any = importlib.import_module("adaptive_gateway.ledger.consent").ConsentLedger(path)
-    except (ImportError, AttributeError):
-        return lambda action, scope, reason: _append_line(path, action, scope, reason)
-    return lambda action, scope, reason: ledger.append("user", action, scope, reason)
+    """Records each file the writer changes in the consent ledger (``<state>/consent.jsonl``) as a grant
+    (integrate) or revocation (undo) of scope ``client:<target>``; the file is named in the reason."""
+    ledger = ConsentLedger(state / LEDGER_FILE)
 
+    def record(action: str, scope: str, reason: str) -> None:
+        target, _, path = scope.partition(":")
+        ledger.append(
+            "user", _LEDGER_ACTIONS.get(action, "grant"), f"client:{target}", f"{action} {path}: {reason}"
+        )
 
-def _append_line(path: Path, action: str, scope: str, reason: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    entry = {"at": datetime.now(UTC).isoformat(), "actor": "user", "action": action, "scope": scope}
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps({**entry, "reason": reason}) + "\n")
+    return record
 
 
 def configured_gateway_url(state: Path, env: Mapping[str, str]) -> str:

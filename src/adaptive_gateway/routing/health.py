@@ -130,3 +130,10 @@ class Board:
         if st is None:
             st = self.states[dep.id] = DeploymentState(dep.breaker.window)
         return st
+
+    def by_id(self, dep_id: str, window: float = 60.0) -> DeploymentState:
+        """The state of a deployment known only by id (news from another process)."""
+        st = self.states.get(dep_id)
+        if st is None:
+            st = self.states[dep_id] = DeploymentState(window)
+        return st

@@ -26,7 +26,7 @@ from adaptive_gateway.types import ChatRequest
 # a filter may veto a deployment (trust level, key's allowed models...) with a reason
 CandidateFilter = Callable[[Deployment], str | None]
 
-COOLING = -1  # origin of candidates moved last because they are rate limited
+COOLING = -1  # origin of candidates moved last: rate limited (429) or failing active health probes
 CONTEXT = -2  # origin of the context fallback's candidates
 LAST_RESORT = -3  # every candidate's breaker is open: try them anyway rather than fail for sure
 
@@ -55,7 +55,7 @@ class Plan:
         """Why candidate ``i`` is in the plan: primary, fallback, split arm, context fallback..."""
         origin = self.origin[i]
         if origin == COOLING:
-            return "rate limited: tried last"
+            return "degraded (rate limited or failing health probes): tried last"
         if origin == CONTEXT:
             return "context fallback"
         if origin == LAST_RESORT:
@@ -203,14 +203,14 @@ class Planner:
             if br.state == HALF_OPEN:
                 return f"{BREAKER_PREFIX} half-open: a probe is in flight"
             return f"{BREAKER_PREFIX} open ({br.remaining(now):.0f} s left)"
-        if st.health.cool_until > now:
+        if st.health.cool_until > now or st.health.probe_ok is False:
             return COOLING_DOWN
         return None
 
 
 CONTEXT_PREFIX = "context window"
 BREAKER_PREFIX = "circuit breaker"
-COOLING_DOWN = "cooling down after 429"
+COOLING_DOWN = "degraded"
 
 
 # ---- compatibility: the signature the gateway used before it owned a Router ---------------------------

@@ -124,6 +124,14 @@ class Router:
         st = self.board.states.get(dep.id)
         return st is not None and st.breaker.state == OPEN
 
+    async def share(self, redis_url: str, prefix: str, poll_seconds: float = 1.0) -> None:
+        """Share breaker state with other workers and replicas through Redis."""
+        from adaptive_gateway.routing.breaker_redis import RedisBreakers
+
+        shared = RedisBreakers(redis_url, prefix, self.board, poll_seconds)
+        await shared.start()
+        self.shared = shared
+
     async def close(self) -> None:
         if self.shared is not None:
             await self.shared.close()

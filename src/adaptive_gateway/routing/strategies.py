@@ -81,19 +81,24 @@ def meets_thresholds(m: Model, dep: Deployment, board: Board) -> bool:
 
 
 def lowest_cost(m: Model, board: Board, rng: random.Random, now: float) -> Sequence[Deployment]:
-    """Cheapest first among those meeting the thresholds; the others after them, cheapest first."""
+    """Cheapest first among those meeting the thresholds (equal prices: better quality first); the
+    others after them, cheapest first."""
     deps = m.weighted
     if len(deps) < 2:
         return deps
     check = m.min_quality is not None or m.max_latency_ms is not None
-    return sorted(deps, key=lambda d: (check and not meets_thresholds(m, d, board), d.unit_price))
+    return sorted(deps, key=lambda d: (check and not meets_thresholds(m, d, board), d.unit_price, -_q(d)))
+
+
+def _q(dep: Deployment) -> float:
+    return dep.quality if dep.quality is not None else UNKNOWN_QUALITY
 
 
 def by_quality(m: Model, board: Board, rng: random.Random, now: float) -> Sequence[Deployment]:
     deps = m.weighted
     if len(deps) < 2:
         return deps
-    return sorted(deps, key=lambda d: -(d.quality if d.quality is not None else UNKNOWN_QUALITY))
+    return sorted(deps, key=lambda d: -_q(d))
 
 
 def health_weighted(m: Model, board: Board, rng: random.Random, now: float) -> Sequence[Deployment]:

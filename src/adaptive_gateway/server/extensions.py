@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 EXTENSIONS: tuple[str, ...] = (
     "adaptive_gateway.server.embedded_ext",
+    "adaptive_gateway.server.routing_ext",
 )
 
 

@@ -218,6 +218,8 @@ class McpServerConfig(Strict):
 
 class GatewayConfig(Strict):
     version: Literal[1] = 1
+    # offline: only `locality: local` providers are used (`adaptive-llm-gateway mode offline|online`)
+    mode: Literal["online", "offline"] = "online"
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()

@@ -3,7 +3,8 @@ SmolLM2 streaming straight from its llama.cpp child, plus MiniLM embedding laten
 
     .venv/bin/python bench/embedded_bench.py
 
-Env knobs: RUNS (5), TOKENS (128), CONC (4), THREADS (1), PARALLEL (4), EMBED (1; 0 to skip).
+Env knobs: RUNS (5), TOKENS (128), CONC (4), THREADS (1), PARALLEL (4), EMBED (1; 0 to skip),
+GATEWAY (1: also stream through a gateway to the same child, alternating runs; 0 to skip).
 ``stream_once`` takes any base URL so the gateway-versus-direct comparison can reuse it.
 """
 
@@ -157,8 +158,76 @@ def bench_embed() -> dict[str, Any]:
     }
 
 
+async def bench_gateway_overhead() -> dict[str, Any]:
+    """The same child measured directly and through the gateway (an OpenAI-compatible provider pointing
+    at it), alternating runs, so model speed and machine noise cancel out."""
+    import sys
+    import tempfile
+
+    from adaptive_gateway.config import hash_key
+
+    model = bundled_model()
+    assert model is not None, "run `make install` first"
+    runtime = EmbeddedRuntime(model.path, alias=model.name, threads=THREADS, parallel=PARALLEL, api_key=KEY)
+    base_url = await runtime.ensure_started()
+    gw_key, port = "sk-bench-embedded-0123", 18145
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "config.yaml").write_text(
+        f"server: {{request_log: true, request_log_file: '{tmp}/requests.log', reload_poll_seconds: 0}}\n"
+        f"auth: {{mode: gateway, master_key_hash: '{hash_key(gw_key)}'}}\n"
+        f"providers: {{child: {{kind: openai-compatible, base_url: '{base_url}', api_key: {KEY},"
+        " locality: local}}\n"
+        "models: {local/smollm2-135m: {deployments: [{provider: child, model: local/smollm2-135m}]}}\n"
+    )
+    exe = Path(sys.executable).parent / "adaptive-llm-gateway"
+    gw = await asyncio.create_subprocess_exec(
+        str(exe),
+        "start",
+        "--config",
+        str(tmp / "config.yaml"),
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    direct_h = {"Authorization": f"Bearer {KEY}"}
+    gw_h = {"Authorization": f"Bearer {gw_key}"}
+    gw_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/health/live") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            await stream_once(session, base_url, direct_h)
+            await stream_once(session, gw_url, gw_h)
+            direct, via = [], []
+            for _ in range(RUNS):
+                direct.append(await stream_once(session, base_url, direct_h))
+                via.append(await stream_once(session, gw_url, gw_h))
+    finally:
+        gw.terminate()
+        await gw.wait()
+        await runtime.stop()
+    d_tps, g_tps = median([s.decode_tps for s in direct]), median([s.decode_tps for s in via])
+    d_ttft, g_ttft = median([s.ttft_s for s in direct]), median([s.ttft_s for s in via])
+    return {
+        "direct_decode_tps_p50": round(d_tps, 1),
+        "gateway_decode_tps_p50": round(g_tps, 1),
+        "gateway_tps_overhead_pct": round((d_tps - g_tps) / d_tps * 100, 2),
+        "direct_ttft_ms_p50": round(d_ttft * 1000, 1),
+        "gateway_ttft_ms_p50": round(g_ttft * 1000, 1),
+        "gateway_ttft_added_ms": round((g_ttft - d_ttft) * 1000, 2),
+    }
+
+
 def main() -> None:
     results = asyncio.run(bench_llm())
+    if os.environ.get("GATEWAY", "1") != "0":
+        results |= asyncio.run(bench_gateway_overhead())
     if EMBED:
         results |= bench_embed()
     width = max(len(k) for k in results)

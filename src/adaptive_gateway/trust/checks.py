@@ -22,13 +22,29 @@ _DIGITS = frozenset("0123456789")
 _HEX_OR_COLON = frozenset("0123456789abcdefABCDEF:")
 _NUMBER_NEIGHBOURS = frozenset(_WORD | set(".,/:-"))
 _PLACEHOLDER_VALUE = re.compile(
-    r"^(?:\$\{?|<|\{\{|%\(|\*{3}|x{4,}|your[_-]|example|placeholder|changeme$|redacted|\.\.\.)"
-    r"|(?-i:^[A-Z][A-Z0-9]*_[A-Z0-9_]+$)",
+    r"^(?:\$\{?|<|\[|\(|\{\{|%\(|\*{3}|x{4,}|your[_-]|example|placeholder|changeme$|redacted|\.\.\.|urn:)"
+    r"|(?-i:^[A-Z][A-Z0-9]*_[A-Z0-9_]+$)|://|^~?\.{0,2}/",
     re.IGNORECASE,
 )
+# Passwords used by documentation examples ("postgresql://scott:tiger@host/db").
+_EXAMPLE_PASSWORDS = frozenset(
+    {"pass", "password", "passwd", "pwd", "secret", "tiger", "changeme", "test", "testing", "user", "foo"}
+)
+_PLAIN_WORD = re.compile(r"[A-Za-z_]+$")  # "challengePassword", "IAmSensitive": names, not secrets
+# Code, not a credential: "self.password,", "key_password", "typing.TypeAlias" (no digit in sight).
+_CODE_VALUE = re.compile(r"^[A-Za-z_][A-Za-z_.]*[,);:]?$|[,);:]$")
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{24}")
 _URL_PASSWORD = re.compile(r"://[^\s:/@'\"]*:([^\s@/'\"]+)@")
 _PASSWORD_WORDS = ("pass", "pwd")
 _ADO_KEYS = ("server=", "data source=", "host=", "user id=", "uid=", "database=")
+# Prefixes of identifiers that providers print in responses and docs; they are not credentials.
+_PUBLIC_TOKEN_PREFIXES = (
+    "sha1-", "sha256-", "sha384-", "sha512-", "toolu_", "srvtoolu_", "msg_", "msgbatch_", "req_",
+    "wrkspc_", "file_", "file-", "call_", "chatcmpl-", "asst_", "thread_", "run_", "step_", "resp_",
+    "batch_", "cus_", "ch_", "pi_", "evt_", "price_", "prod_", "sub_", "acct_", "org-", "user-",
+)  # fmt: skip
+# Anthropic-style object ids ("rlg_01VPTCmyiu5ZLsWkcxYG2pY8"): a short type prefix, then "_01".
+_PUBLIC_ID = re.compile(r"[a-z]{2,12}_01[0-9A-Za-z]{16,40}$")
 _FILE_SUFFIXES = frozenset(
     {"png", "jpg", "jpeg", "gif", "svg", "webp", "js", "ts", "css", "py", "md", "json"}
 )
@@ -51,8 +67,9 @@ def _walk_back(text: str, start: int, allowed: frozenset[str], limit: int) -> in
 
 
 def real_value(value: str) -> bool:
-    """A credential that is not a placeholder (``${DB_PASSWORD}``, ``<token>``, ``YOUR_API_KEY``)."""
-    return not _PLACEHOLDER_VALUE.search(value)
+    """A credential that is not a placeholder (``${DB_PASSWORD}``, ``<token>``, ``YOUR_API_KEY``),
+    a documentation example (``tiger``), a URL or a file path."""
+    return value.lower() not in _EXAMPLE_PASSWORDS and not _PLACEHOLDER_VALUE.search(value)
 
 
 def mixed_alnum(value: str) -> bool:
@@ -143,7 +160,9 @@ def ipv4(text: str, start: int, end: int) -> Accepted | None:
 
     Unlike other numbers an address may follow ``/`` or ``@`` and precede ``:port`` or ``/path``.
 
-    Loopback, netmask and other reserved addresses are dropped; private ones score lower.
+    Loopback, netmask and other reserved addresses are dropped; private ones score lower. Quads
+    whose first two parts are single digits ("2.5.4.16", "8.4.1.3") are OIDs, section or version
+    numbers far more often than personal addresses, so they are dropped too.
     """
     first = _walk_back(text, start, _DIGITS, 2)
     last = end
@@ -153,7 +172,10 @@ def ipv4(text: str, start: int, end: int) -> Accepted | None:
     after = text[last : last + 2]
     if before in _WORD or before == "." or after[:1] in _WORD or (after[:1] == "." and after[1:2].isdigit()):
         return None
-    confidence = v.ip_confidence(text[first:last])
+    candidate = text[first:last]
+    if candidate[1] == "." and candidate[3] == ".":
+        return None
+    confidence = v.ip_confidence(candidate)
     return (first, last, confidence) if confidence else None
 
 
@@ -164,9 +186,10 @@ def iban(text: str, start: int, end: int) -> Accepted | None:
 
 
 def credential_value(text: str, start: int, end: int) -> Accepted | None:
-    """A quoted credential value: not a placeholder; tokens and keys must also mix letters and digits."""
+    """A quoted credential value: not a placeholder or a plain word; after a password keyword any
+    such value counts, after token/key/secret keywords it must mix letters and digits."""
     value = text[start:end]
-    if not real_value(value) or len(set(value)) < 4:
+    if not real_value(value) or len(set(value)) < 4 or _PLAIN_WORD.match(value):
         return None
     keyword_zone = text[max(0, start - 40) : start].lower()
     if any(word in keyword_zone for word in _PASSWORD_WORDS) or mixed_alnum(value):
@@ -177,7 +200,7 @@ def credential_value(text: str, start: int, end: int) -> Accepted | None:
 def bare_credential_value(text: str, start: int, end: int) -> Accepted | None:
     """An unquoted ``password=...`` value (env file, query string, CLI flag) that is not code."""
     value = text[start:end]
-    if value[:1] in "${(<" or any(ch in value for ch in "()[]{}"):
+    if value[:1] in "${(<" or any(ch in value for ch in "()[]{}") or _CODE_VALUE.search(value):
         return None
     return credential_value(text, start, end)
 
@@ -185,13 +208,15 @@ def bare_credential_value(text: str, start: int, end: int) -> Accepted | None:
 def ado_password(text: str, start: int, end: int) -> Accepted | None:
     """The password of an ADO/ODBC connection string (``Server=...;Password=...``)."""
     zone = text[max(0, start - 300) : start].lower()
-    if not any(key in zone for key in _ADO_KEYS) or not real_value(text[start:end]):
+    value = text[start:end]
+    if not any(key in zone for key in _ADO_KEYS) or not real_value(value) or _CODE_VALUE.search(value):
         return None
     return (start, end, 1.0)
 
 
 def high_entropy(threshold: float) -> Check:
-    """Random-looking tokens; not data-URI payloads, ``sha512-`` integrity hashes or PEM bodies.
+    """Random-looking tokens, except data-URI payloads, ``sha512-`` integrity hashes, PEM bodies,
+    URL paths and public object ids (``toolu_01D7...``, ``chatcmpl-...``).
 
     PEM bodies of private keys are reported by the private-key rule; those of certificates and
     public keys are public.
@@ -199,14 +224,29 @@ def high_entropy(threshold: float) -> Check:
 
     def check(text: str, start: int, end: int) -> Accepted | None:
         token = text[start:end].rstrip("=")
-        before = text[max(0, start - 7) : start]
-        if before.endswith("base64,") or token.startswith(("sha1-", "sha256-", "sha384-", "sha512-")):
+        if (
+            token.startswith(_PUBLIC_TOKEN_PREFIXES)
+            or _PUBLIC_ID.match(token)
+            or text.endswith("base64,", 0, start)
+        ):
             return None
-        if not v.looks_random(token, threshold) or _inside_public_pem(text, start):
+        if not v.looks_random(token, threshold):
             return None
-        return (start, end, 1.0)
+        return None if _inside_url(text, start) or _inside_public_pem(text, start) else (start, end, 1.0)
 
     return check
+
+
+def pem_with_body(text: str, start: int, end: int) -> Accepted | None:
+    """A PEM block with key material in it, not just the marker lines quoted in code or docs."""
+    header_end = text.find("-----", start + 10) + 5
+    return (start, end, 1.0) if _PEM_BODY.search(text, header_end, min(end, header_end + 400)) else None
+
+
+def _inside_url(text: str, start: int) -> bool:
+    """Whether ``start`` lies in the path or query of a URL (ids there are addresses, not keys)."""
+    word_start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start), start - 300)
+    return text.find("://", word_start, start) >= 0
 
 
 def _inside_public_pem(text: str, start: int) -> bool:

@@ -224,13 +224,10 @@ class DetectorSet:
 
 def _token_starts(text: str, start: int, end: int) -> list[int]:
     """Where a key can begin inside a long run: its start and after each ``/`` or ``+``."""
-    starts = [start]
-    for separator in "/+":
-        position = text.find(separator, start, end)
-        while position >= 0:
-            starts.append(position + 1)
-            position = text.find(separator, position + 1, end)
-    return starts
+    run = text[start:end]
+    if "/" not in run and "+" not in run:
+        return [start]
+    return [start] + [start + index + 1 for index, char in enumerate(run) if char in "/+"]
 
 
 def _strength(finding: Finding) -> tuple[int, float, int]:

@@ -122,6 +122,7 @@ SECRET_RULES: tuple[Rule, ...] = (
         r"-----BEGIN[A-Z ]{0,24} PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
         r"(?:-----END[A-Z ]{0,24} PRIVATE KEY(?: BLOCK)?-----|\Z)",
         0.99,
+        check=c.pem_with_body,
     ),
     _rule(
         "secret.connection_string",

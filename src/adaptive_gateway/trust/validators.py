@@ -13,6 +13,8 @@ from types import MappingProxyType
 _WORDLIKE_RUN = re.compile(r"[A-Z]?[a-z]{2,}|[A-Z]{3,}|\d{4,}")
 _MAX_WORDY_FRACTION = 0.75
 _DIGIT = re.compile(r"[0-9]")
+_SEPARATORS = re.compile(r"[-_/+.]")
+_MIN_RANDOM_SEGMENT = 12
 
 # Official IBAN lengths per country (SWIFT IBAN registry); a candidate of another length is not an IBAN.
 IBAN_LENGTHS: Mapping[str, int] = MappingProxyType(
@@ -126,14 +128,20 @@ def looks_random(token: str, threshold: float) -> bool:
     """Whether a token looks like generated key material rather than a word, path or hash.
 
     Mixed case and digits are required (prose, hex digests and UUIDs lack one of them); tokens
-    mostly made of word-like runs (``HttpRequestHandler2``) are identifiers; and the entropy must
+    whose ``-_/+.``-separated parts are all short are names (model ids, paths); tokens mostly made
+    of word-like runs (``HttpRequestHandler2``) are identifiers; and the entropy must
     reach ``threshold`` (0..1) of what a random string of this length can reach.
     """
-    # str.lower/upper and a compiled digit search run in C; a Python loop per character would not.
-    if token.lower() == token or token.upper() == token or _DIGIT.search(token) is None:
+    # Names are built from short parts ("SmolLM2-135M-Instruct", "phi-4-Q4_K_M"); in a key the
+    # longest part is itself random: mixed case and digits.
+    longest = max(_SEPARATORS.split(token), key=len)
+    if len(longest) < _MIN_RANDOM_SEGMENT:
         return False
-    wordy = sum(len(run) for run in _WORDLIKE_RUN.findall(token))
-    if wordy >= _MAX_WORDY_FRACTION * len(token):
+    # str.lower/upper and a compiled digit search run in C; a Python loop per character would not.
+    if longest.lower() == longest or longest.upper() == longest or _DIGIT.search(longest) is None:
+        return False
+    wordy = sum(len(run) for run in _WORDLIKE_RUN.findall(longest))
+    if wordy >= _MAX_WORDY_FRACTION * len(longest):
         return False
     return shannon_entropy(token) >= threshold * math.log2(min(len(token), 64))
 

@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_gateway_meta")),
     )
+    meta = sa.table("gateway_meta", sa.column("name", sa.String), sa.column("value", sa.BigInteger))
+    op.bulk_insert(meta, [{"name": "keys_version", "value": 0}])
     op.create_table(
         "spend",
         sa.Column("scope", sa.String(length=8), nullable=False),

@@ -1,0 +1,270 @@
+"""The admission stage: IP allow-list, per-request caps, then one atomic counter call that takes the
+request, token and concurrency slots and the budget reservation for the key, its tenant and the model
+(or refuses with 429 and Retry-After). Nothing here touches the database."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from adaptive_gateway.accounts.estimate import cost_bound_nano, estimate_prompt_tokens, output_allowance
+from adaptive_gateway.accounts.periods import Period
+from adaptive_gateway.accounts.table import KeyEntry, LimitSpec
+from adaptive_gateway.config import Model
+from adaptive_gateway.config.schema import LimitSet
+from adaptive_gateway.errors import (
+    BudgetExceeded,
+    GatewayError,
+    InvalidRequest,
+    PermissionDenied,
+    RateLimited,
+)
+from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.state import AdmitPlan, AdmitResult, BudgetOp, LeaseOp, Settlement, WindowOp
+from adaptive_gateway.store.models import NANO
+
+if TYPE_CHECKING:
+    from adaptive_gateway.accounts.runtime import Accounts
+
+UNITS = {"r": "requests", "t": "tokens"}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetHold:
+    key: str
+    limit: int
+    scope: str
+    scope_id: str
+    name: str
+    period: Period
+    hard: bool
+    thresholds: tuple[float, ...]
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What admission took, so the finisher can give it back (settle)."""
+
+    lease_id: str
+    bucket: int
+    backend: str
+    leases: list[str]
+    token_windows: list[str]
+    reserved_tokens: int
+    budgets: list[BudgetHold]
+    input_tokens: int
+    input_cost_nano: int
+    entry: KeyEntry | None = None
+
+    def settlement(self, tokens: int, cost_nano: int) -> Settlement:
+        delta = tokens - self.reserved_tokens
+        return Settlement(
+            self.lease_id,
+            self.bucket,
+            self.backend,
+            leases=self.leases,
+            windows=[(k, delta) for k in self.token_windows],
+            budgets=[(b.key, cost_nano, b.period.end_ts) for b in self.budgets],
+        )
+
+
+@dataclass(slots=True)
+class _Plan:
+    plan: AdmitPlan
+    windows: list[tuple[str, str, str]] = field(default_factory=list)  # (scope, name, unit r|t)
+    leases: list[tuple[str, str]] = field(default_factory=list)
+    budgets: list[BudgetHold] = field(default_factory=list)
+
+
+def _fmt_reset(seconds: float) -> str:
+    return f"{max(int(seconds * 1000), 1)}ms" if seconds < 1 else f"{math.ceil(seconds)}s"
+
+
+def _usd(nano: int) -> str:
+    return f"${nano / NANO:,.2f}" if nano >= NANO // 100 else f"${nano / NANO:.6f}"
+
+
+class Admission:
+    """The pipeline stage (``app.gateway.stages``)."""
+
+    def __init__(self, accounts: Accounts) -> None:
+        self.acc = accounts
+
+    async def __call__(self, ctx: RequestContext) -> None:
+        p = ctx.principal
+        entry = self.acc.table.by_id.get(p.id) if p is not None and p.kind == "virtual" else None
+        req = ctx.request
+        model = ctx.config.resolve(req.model) if req is not None else None
+        model_limits = ctx.config.source.limits.models.get(model.name) if model is not None else None
+        if entry is None and model_limits is None:
+            return
+        if entry is not None:
+            ctx.notes["default_trust"] = entry.trust_level
+            self._check_request(entry, ctx)
+        defaults = ctx.config.source.limits
+        in_tokens = estimate_prompt_tokens(req) if req is not None else 0
+        out_tokens = output_allowance(
+            req, entry.max_tokens if entry else None, defaults.default_output_tokens
+        )
+        cost, in_cost = cost_bound_nano(model, in_tokens, out_tokens)
+        if entry is not None and entry.max_cost_nano is not None and cost > entry.max_cost_nano:
+            raise InvalidRequest(
+                f"estimated cost {_usd(cost)} ({in_tokens} input + {out_tokens} output tokens) exceeds this "
+                f"key's max cost per request of {_usd(entry.max_cost_nano)}; lower max_tokens or shorten "
+                "the prompt",
+                param="max_tokens",
+                code="max_cost_exceeded",
+            )
+        built = self._plan(ctx, entry, model, model_limits, in_tokens + out_tokens, cost)
+        if built is None:
+            return
+        res = await self.acc.counters.admit(built.plan)
+        if not res.ok:
+            raise self._refusal(built, res, in_tokens + out_tokens, cost)
+        ctx.extra_headers.extend(self._headers(built, res))
+        self.acc.events.after_admit(built.windows, built.plan.windows, res)
+        ctx.notes["admission"] = Ticket(
+            built.plan.lease_id,
+            res.bucket,
+            res.backend,
+            [op.key for op in built.plan.leases],
+            [op.key for op, meta in zip(built.plan.windows, built.windows, strict=True) if meta[2] == "t"],
+            in_tokens + out_tokens,
+            built.budgets,
+            in_tokens,
+            in_cost,
+            entry,
+        )
+
+    @staticmethod
+    def _check_request(entry: KeyEntry, ctx: RequestContext) -> None:
+        if entry.networks is not None:
+            try:
+                ip = ipaddress.ip_address(ctx.client_ip)
+            except ValueError:
+                ip = None
+            if ip is None or not any(ip in net for net in entry.networks):
+                raise PermissionDenied(
+                    f"this key may not be used from {ctx.client_ip or 'an unknown address'}"
+                )
+        req = ctx.request
+        if (
+            entry.max_tokens is not None
+            and req is not None
+            and req.max_tokens
+            and req.max_tokens > entry.max_tokens
+        ):
+            raise InvalidRequest(
+                f"max_tokens {req.max_tokens} exceeds this key's limit of {entry.max_tokens}",
+                param="max_tokens",
+            )
+
+    def _plan(
+        self,
+        ctx: RequestContext,
+        entry: KeyEntry | None,
+        model: Model | None,
+        model_limits: LimitSet | None,
+        tokens: int,
+        cost: int,
+    ) -> _Plan | None:
+        scopes: list[tuple[str, str, str, LimitSpec]] = []
+        if entry is not None:
+            if not entry.limits.empty:
+                scopes.append(("key", entry.id, entry.name, entry.limits))
+            tenant = entry.tenant
+            if tenant is not None and not tenant.limits.empty:
+                scopes.append(("tenant", tenant.id, tenant.name, tenant.limits))
+        if model is not None and model_limits is not None:
+            ml = model_limits
+            spec = LimitSpec(
+                getattr(ml, "rpm", None), getattr(ml, "tpm", None), getattr(ml, "max_concurrency", None)
+            )
+            scopes.append(("model", model.name, model.name, spec))
+        if not scopes:
+            return None
+        ttl = (
+            max(p.timeouts.total for p in ctx.config.providers.values()) + 60 if ctx.config.providers else 660
+        )
+        built = _Plan(AdmitPlan(os.urandom(8).hex(), ttl))
+        plan, now = built.plan, time.time()
+        thresholds = tuple(ctx.config.source.budgets.thresholds)
+        for scope, sid, name, lim in scopes:
+            if lim.rpm is not None:
+                plan.windows.append(WindowOp(f"w:{scope}:{sid}:r", lim.rpm, 1))
+                built.windows.append((scope, name, "r"))
+            if lim.tpm is not None:
+                plan.windows.append(WindowOp(f"w:{scope}:{sid}:t", lim.tpm, tokens))
+                built.windows.append((scope, name, "t"))
+            if lim.max_concurrency is not None:
+                plan.leases.append(LeaseOp(f"c:{scope}:{sid}", lim.max_concurrency))
+                built.leases.append((scope, name))
+            if lim.budget is not None:
+                b = lim.budget
+                period = self.acc.periods.current(b.period, now)
+                key = f"b:{scope}:{sid}:{period.label}"
+                plan.budgets.append(BudgetOp(key, b.limit_nano, cost, b.hard, period.end_ts))
+                built.budgets.append(
+                    BudgetHold(key, b.limit_nano, scope, sid, name, period, b.hard, thresholds)
+                )
+        return built
+
+    def _refusal(self, built: _Plan, res: AdmitResult, tokens: int, cost: int) -> GatewayError:
+        retry = max(res.retry_after, 0.001)
+        headers = {"Retry-After": str(max(math.ceil(retry), 1)), "retry-after-ms": str(int(retry * 1000))}
+        if res.denied == "window":
+            scope, name, unit = built.windows[res.index]
+            op = built.plan.windows[res.index]
+            headers[f"x-ratelimit-limit-{UNITS[unit]}"] = str(op.limit)
+            headers[f"x-ratelimit-remaining-{UNITS[unit]}"] = "0"
+            headers[f"x-ratelimit-reset-{UNITS[unit]}"] = _fmt_reset(retry)
+            if op.cost > op.limit:
+                msg = (
+                    f"this request needs up to {op.cost} tokens, more than {scope} '{name}' allows per "
+                    f"minute ({op.limit}); lower max_tokens or shorten the prompt"
+                )
+            else:
+                msg = (
+                    f"rate limit reached: {scope} '{name}' allows {op.limit} {UNITS[unit]} per minute; "
+                    f"retry in {math.ceil(retry)}s"
+                )
+            return RateLimited(msg, headers=headers)
+        if res.denied == "lease":
+            scope, name = built.leases[res.index]
+            limit = built.plan.leases[res.index].limit
+            return RateLimited(
+                f"too many concurrent requests: {scope} '{name}' allows {limit} at a time",
+                headers=headers,
+                code="concurrency_limit_exceeded",
+            )
+        hold = built.budgets[res.index]
+        self.acc.events.budget_exhausted(hold, res.spent[res.index])
+        spent, reserved = res.spent[res.index], res.reserved[res.index]
+        return BudgetExceeded(
+            f"budget exhausted: {hold.scope} '{hold.name}' has a {hold.period.kind} budget of "
+            f"{_usd(hold.limit)}; spent {_usd(spent)}, {_usd(reserved)} reserved by requests in flight, this "
+            f"request needs up to {_usd(cost)}; resets at {hold.period.reset_text()}",
+            headers=headers,
+        )
+
+    @staticmethod
+    def _headers(built: _Plan, res: AdmitResult) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        seen: set[str] = set()
+        for (_scope, _name, unit), op, remaining, reset in zip(
+            built.windows, built.plan.windows, res.remaining, res.reset, strict=True
+        ):
+            if unit in seen:  # the first scope (key, then tenant, then model) names the headers
+                continue
+            seen.add(unit)
+            u = UNITS[unit]
+            out += [
+                (f"x-ratelimit-limit-{u}".encode(), str(op.limit).encode()),
+                (f"x-ratelimit-remaining-{u}".encode(), str(max(remaining, 0)).encode()),
+                (f"x-ratelimit-reset-{u}".encode(), _fmt_reset(reset).encode()),
+            ]
+        return out

@@ -1,0 +1,45 @@
+"""Pre-request estimates: prompt tokens, the output tokens to reserve, and the cost upper bound."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from adaptive_gateway.config import Model
+from adaptive_gateway.store.models import NANO
+from adaptive_gateway.types import ChatRequest
+
+
+def _fallback_estimate(req: ChatRequest) -> int:
+    """About four characters per token, when the shared estimator is not available."""
+    chars = sum(len(p.text or "") for m in req.messages for p in m.content)
+    return 8 + chars // 4
+
+
+def _estimator() -> Callable[[ChatRequest], int]:
+    try:
+        from adaptive_gateway.formats.tokens import estimate_request_tokens
+    except ImportError:  # an older core without the shared estimator
+        return _fallback_estimate
+    return estimate_request_tokens
+
+
+estimate_prompt_tokens: Callable[[ChatRequest], int] = _estimator()
+
+
+def output_allowance(req: ChatRequest | None, key_max: int | None, default: int) -> int:
+    """Output tokens to reserve: the request's max_tokens, else the key's cap, else the configured
+    default (``limits.default_output_tokens``). Only the first two make the reservation a true bound."""
+    if req is not None and req.max_tokens:
+        return req.max_tokens
+    return key_max or default
+
+
+def cost_bound_nano(model: Model | None, input_tokens: int, output_tokens: int) -> tuple[int, int]:
+    """(total, input-only) nano-USD at the most expensive deployment of the model."""
+    if model is None:
+        return 0, 0
+    total = inp = 0.0
+    for dep in model.deployments:
+        total = max(total, dep.cost(input_tokens, output_tokens))
+        inp = max(inp, dep.cost(input_tokens, 0))
+    return round(total * NANO), round(inp * NANO)

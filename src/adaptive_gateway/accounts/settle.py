@@ -1,0 +1,110 @@
+"""After the response: give back what admission took (settling the reservation against the actual
+cost, streams and client disconnects included) and queue the usage row. Cheap and synchronous: the
+counter update is applied in place (memory) or batched into one Redis pipeline by a background task,
+and the row goes to the write-behind queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from adaptive_gateway.accounts.admission import BudgetHold, Ticket
+from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.state import Counters, MemoryCounters, Settlement, StateUnavailable
+from adaptive_gateway.store.models import NANO, utcnow
+from adaptive_gateway.store.queue import UsageRow
+
+if TYPE_CHECKING:
+    from adaptive_gateway.accounts.runtime import Accounts
+
+log = logging.getLogger("adaptive_gateway.accounts")
+
+
+class Settler:
+    """Applies settlements: in place for in-process counters, else batched per loop iteration."""
+
+    def __init__(self, counters: Counters, accounts: Accounts) -> None:
+        self.counters = counters
+        self.acc = accounts
+        self._pending: list[tuple[Settlement, list[BudgetHold]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.settled = 0
+
+    def put(self, item: Settlement, holds: list[BudgetHold]) -> None:
+        if isinstance(self.counters, MemoryCounters):
+            self.settled += 1
+            self.acc.events.after_settle(holds, self.counters.settle_now(item))
+            return
+        self._pending.append((item, holds))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results = await self.counters.settle([s for s, _ in batch])
+            except (StateUnavailable, OSError) as exc:
+                # leases and reservations expire on their own; spend is re-seeded from the store
+                log.warning("could not settle %d request(s): %s", len(batch), exc)
+                continue
+            self.settled += len(batch)
+            for (_, holds), res in zip(batch, results, strict=True):
+                self.acc.events.after_settle(holds, res)
+
+    async def drain(self) -> None:
+        """Settle everything queued (shutdown)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        await self._drain()
+
+
+class Finisher:
+    """The pipeline finisher (``app.gateway.finishers``)."""
+
+    def __init__(self, accounts: Accounts) -> None:
+        self.acc = accounts
+
+    def __call__(self, ctx: RequestContext) -> None:
+        ticket: Ticket | None = ctx.notes.get("admission")
+        dep = ctx.deployment
+        req = ctx.request
+        if req is None and dep is None and ticket is None:
+            return  # refused before the request was understood (auth, malformed body)
+        usage = ctx.usage
+        cost_nano = round(ctx.cost * NANO) if usage is not None else 0
+        tokens_in = usage.input_tokens if usage else 0
+        tokens_out = usage.output_tokens if usage else 0
+        estimated = False
+        if usage is None and ctx.status == 499 and dep is not None and ticket is not None:
+            # the client went away mid-stream: the upstream still bills the prompt
+            tokens_in, cost_nano, estimated = ticket.input_tokens, ticket.input_cost_nano, True
+        if ticket is not None:
+            self.acc.settler.put(ticket.settlement(tokens_in + tokens_out, cost_nano), ticket.budgets)
+        p = ctx.principal
+        virtual = p is not None and p.kind == "virtual"
+        queue = self.acc.queue
+        if queue is not None:
+            queue.add_usage(
+                UsageRow(
+                    request_id=ctx.request_id,
+                    created_at=utcnow(),
+                    key_id=p.id if virtual and p else None,
+                    tenant_id=p.tenant if p else None,
+                    model=dep.model_name if dep else (req.model if req else ""),
+                    provider=dep.provider.name if dep else None,
+                    deployment=dep.id if dep else None,
+                    route=ctx.route,
+                    status=ctx.status,
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
+                    cached_input_tokens=usage.cached_input_tokens if usage else 0,
+                    cost_nano=cost_nano,
+                    latency_ms=round(ctx.elapsed_ms(), 2),
+                    estimated=estimated,
+                    error=ctx.error[:300] if ctx.error else None,
+                )
+            )
+        for attempt in ctx.attempts:
+            self.acc.events.deployment_failed(attempt.deployment, attempt.error, attempt.status)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 EXTENSIONS: tuple[str, ...] = (
     "adaptive_gateway.server.embedded_ext",
     "adaptive_gateway.server.routing_ext",
+    "adaptive_gateway.server.accounts_ext",
     "adaptive_gateway.server.mode_ext",
 )
 

@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adaptive_gateway.cli.core_cmds",
     "adaptive_gateway.cli.setup_cmds",
     "adaptive_gateway.cli.memory_cmds",
+    "adaptive_gateway.cli.mcp_cmds",
 )
 
 

@@ -171,7 +171,8 @@ class UpstreamServer:
         """Call ``tool`` upstream. Raises Unavailable when the server is down or the connection breaks;
         other upstream protocol errors propagate as MCPError."""
         client = self._client
-        if client is None:
+        if client is None and (self.state == "starting" or any(t.name == tool for t in self.tools)):
+            # a first connect, or a restart of a server that had this tool: worth a short wait
             await self.wait_ready(min(self.supervision.call_wait, self.config.timeout))
             client = self._client
         if client is None:

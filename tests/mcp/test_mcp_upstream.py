@@ -1,0 +1,143 @@
+"""The MCP gateway: an upstream stdio MCP server (tests/mcp/upstream_server.py) proxied through /mcp,
+namespaced, with per-key allow-lists, argument trust checks, receipts, and restarts when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import pytest
+
+from adaptive_gateway.fakes.server import FakeUpstream
+from adaptive_gateway.server.mcp_ext import services_of
+from mcp import Client
+from tests.mcp.conftest import AGENT_KEY, Connect, mcp_client, start_gateway, upstream_yaml
+from tests.support.gateway import MASTER_KEY, GatewayThread, openai_config
+
+SECRET = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v2W3x4"
+
+
+@pytest.fixture(scope="module")
+def upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
+    """One gateway (and one upstream child process) for the module: spawning them dominates the time."""
+    tmp = tmp_path_factory.mktemp("upstream")
+    keys = '    keys: {master: ["*"], agent-b: ["echo"]}\n'
+    extra = "mcp_servers:" + upstream_yaml("fix", keys) + "  broken:\n    command: /nonexistent/mcp-server\n"
+    fake = FakeUpstream("openai").start_in_thread()
+    gw = start_gateway(openai_config(fake.url, extra=extra), tmp)
+    services = services_of(gw.app)
+    assert services is not None
+    services.memory.root = tmp / "memory"
+    try:
+        yield gw
+    finally:
+        gw.stop()
+        fake.stop_thread()
+
+
+@pytest.fixture
+def connect(upstream_gateway: GatewayThread) -> Connect:
+    def make(key: str | None = MASTER_KEY, **kw: Any) -> AbstractAsyncContextManager[Client]:
+        return mcp_client(upstream_gateway.url, key, **kw)
+
+    return make
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def state_of(client: Client, server: str) -> dict[str, Any]:
+    health = (await client.call_tool("gateway_health", {})).structured_content
+    assert isinstance(health, dict)
+    return dict(health["mcp_servers"][server])
+
+
+async def ready(client: Client) -> None:
+    async def check() -> bool:
+        return (await state_of(client, "fix"))["state"] == "ready"
+
+    await eventually(check)
+
+
+async def test_tools_are_namespaced_and_filtered_per_key(connect: Connect) -> None:
+    async with connect() as master, connect(AGENT_KEY) as agent:
+        await ready(master)
+        mine = {t.name: t for t in (await master.list_tools()).tools}
+        theirs = {t.name for t in (await agent.list_tools()).tools}
+    assert {"fix__echo", "fix__add", "fix__pid", "fix__crash"} <= set(mine)
+    assert mine["fix__add"].description.startswith("[fix] ") and mine["fix__add"].input_schema[
+        "required"
+    ] == [
+        "a",
+        "b",
+    ]
+    assert "fix__echo" in theirs and "fix__add" not in theirs and "gateway_complete" in theirs
+
+
+async def test_calls_are_forwarded_checked_and_receipted(
+    upstream_gateway: GatewayThread, connect: Connect
+) -> None:
+    async with connect(name="claude-code") as master, connect(AGENT_KEY, name="codex") as agent:
+        await ready(master)
+        added = await master.call_tool("fix__add", {"a": 2, "b": 3})
+        echoed = await agent.call_tool("fix__echo", {"text": "hi"})
+        denied = await agent.call_tool("fix__add", {"a": 1, "b": 1})
+        blocked = await master.call_tool("fix__echo", {"text": f"use {SECRET}"})
+        echoed_again = await master.call_tool("fix__echo", {"text": "again"})
+    assert not added.is_error and added.structured_content == {"result": 5}
+    assert not echoed.is_error and echoed.content[0].text.startswith("echo: hi (call ")
+    assert denied.is_error and "may not call 'add'" in denied.content[0].text
+    assert blocked.is_error and "secret" in blocked.content[0].text and SECRET not in blocked.content[0].text
+    assert "max_trust" in blocked.content[0].text
+    calls = [int(r.content[0].text.split("(call ")[1].split()[0]) for r in (echoed, echoed_again)]
+    assert calls[1] == calls[0] + 1  # the blocked call never reached the server
+    services = services_of(upstream_gateway.app)
+    assert services is not None
+    receipts = {
+        r.status: r for r in services.receipts.find(server="fix") if r.agent in ("claude-code", "codex")
+    }
+    assert set(receipts) == {"ok", "denied", "blocked"}
+    assert receipts["ok"].upstream_tool in ("add", "echo") and receipts["denied"].principal == "agent-b"
+    assert receipts["blocked"].key.startswith(MASTER_KEY[:10]) and receipts["blocked"].args_sha256.startswith(
+        "sha"
+    )
+
+
+async def test_a_dead_server_is_restarted_and_reported(
+    upstream_gateway: GatewayThread, connect: Connect
+) -> None:
+    async with connect() as client:
+        await ready(client)
+        first = (await client.call_tool("fix__pid", {})).structured_content
+        crashed = await client.call_tool("fix__crash", {})
+        assert crashed.is_error and "restart" in crashed.content[0].text
+
+        async def restarted() -> bool:
+            state = await state_of(client, "fix")
+            return state["state"] == "ready" and state["restarts"] >= 1
+
+        await eventually(restarted)
+        second = (await client.call_tool("fix__pid", {})).structured_content
+    assert first is not None and second is not None and first["result"] != second["result"]
+    async with httpx.AsyncClient() as http:
+        resp = await http.get(
+            upstream_gateway.url + "/health/ready", headers={"Authorization": f"Bearer {MASTER_KEY}"}
+        )
+    check = resp.json()["checks"]["mcp_servers"]
+    assert resp.status_code == 503 and not check["ok"]  # "broken" never starts
+    assert "broken: restarting" in check["detail"] and "fix" not in check["detail"]
+
+
+async def test_unknown_namespaced_tool_is_an_error(connect: Connect) -> None:
+    async with connect() as client:
+        await ready(client)
+        result = await client.call_tool("broken__anything", {})
+    assert result.is_error and "broken" in result.content[0].text

@@ -1,5 +1,6 @@
 """Fit a request to one deployment before its adapter builds the upstream call.
 
+* Refuse malformed tool schemas (a 400 naming the tool) before any upstream sees them.
 * Refuse what the target cannot take, naming the field: tools on a deployment configured with
   ``supports_tools: false``, content types the adapter does not carry (``input_types``; audio to Ollama),
   built-in tools of another format. These raise :class:`CapabilityMismatch`, which lets the executor
@@ -21,6 +22,7 @@ import aiohttp
 from adaptive_gateway.config import Deployment
 from adaptive_gateway.errors import InvalidRequest, UnsupportedContent
 from adaptive_gateway.formats.common import parse_data_url
+from adaptive_gateway.formats.validate import check_schema
 from adaptive_gateway.types import ChatRequest, ContentPart
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -124,7 +126,10 @@ def passthrough(req: ChatRequest, adapter: Any) -> bool:
 
 
 def check(req: ChatRequest, adapter: Any, dep: Deployment) -> None:
-    """Raise :class:`CapabilityMismatch` naming the first field ``dep`` cannot take."""
+    """Raise :class:`CapabilityMismatch` naming the first field ``dep`` cannot take, or
+    :class:`InvalidRequest` for a malformed tool schema (no upstream takes it)."""
+    for i, tool in enumerate(req.tools):
+        check_schema(tool.parameters, f"tools[{i}].parameters")
     target = f"{dep.provider.name}/{dep.upstream_model}"
     if req.tools and not dep.supports_tools:
         raise CapabilityMismatch(

@@ -102,6 +102,7 @@ class GeminiAdapter:
     native_wire: ClassVar[str | None] = "gemini"
     # Gemini fetches no arbitrary URLs: http(s) images are inlined by the pipeline before build()
     inline_images: ClassVar[bool] = True
+    supports_json_schema: ClassVar[bool] = True  # native structured output (no instructed fallback)
     input_types: ClassVar[frozenset[str]] = frozenset({"text", "image", "audio", "file"})
 
     @staticmethod

@@ -51,6 +51,7 @@ class OllamaAdapter:
     native_wire: ClassVar[str | None] = None
     # Ollama takes images only as base64: http(s) image URLs are inlined by the pipeline before build()
     inline_images: ClassVar[bool] = True
+    supports_json_schema: ClassVar[bool] = True  # native structured output (no instructed fallback)
     input_types: ClassVar[frozenset[str]] = frozenset({"text", "image"})
     path: ClassVar[str] = "/api/chat"
 

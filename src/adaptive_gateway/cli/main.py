@@ -16,8 +16,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adaptive_gateway.cli.memory_cmds",
     "adaptive_gateway.cli.mcp_cmds",
     "adaptive_gateway.cli.accounts_cmds",
-    "adaptive_gateway.cli.service_cmds",
-    "adaptive_gateway.cli.mode_cmds",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from adaptive_gateway.errors import InvalidRequest, ModelNotFound, RateLimited, UpstreamError
+from adaptive_gateway.errors import GatewayError, InvalidRequest, ModelNotFound, RateLimited, UpstreamError
 from adaptive_gateway.formats.gemini_request import decode
 from adaptive_gateway.types import (
     ChatResponse,
@@ -19,7 +19,7 @@ from adaptive_gateway.types import (
     TextDelta,
     Usage,
 )
-from adaptive_gateway.wire.gemini import GeminiWire
+from adaptive_gateway.wire.gemini import GeminiArrayWire, GeminiWire
 
 WIRE = GeminiWire()
 BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
@@ -91,3 +91,17 @@ def test_passthrough_forwards_bytes_and_reads_the_last_usage() -> None:
     out = b"".join(f.feed(data[i : i + 10]) for i in range(0, len(data), 10)) + f.finish()
     assert out == data
     assert f.usage == Usage(3, 9)
+
+
+def test_array_renderer_frames_one_json_array() -> None:
+    wire = GeminiArrayWire()
+    req = decode(BODY, "fast", True)
+    assert wire.passthrough_filter(req) is None and wire.stream_content_type == b"application/json"
+    r = wire.stream_renderer(req, "gw-1")
+    out = r.render(TextDelta("a")) + r.render(TextDelta("b")) + r.finish()
+    chunks = orjson.loads(out)
+    assert [c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks] == ["a", "b", ""]
+    assert orjson.loads(wire.stream_renderer(req, "x").finish())[0]["candidates"][0]["finishReason"] == "STOP"
+    broken = wire.stream_renderer(req, "x")
+    out = broken.render(TextDelta("a")) + broken.error(GatewayError("upstream went away", status=502))
+    assert orjson.loads(out)[-1]["error"]["status"] == "UNAVAILABLE"

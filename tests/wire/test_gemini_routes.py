@@ -183,3 +183,18 @@ def test_sdk_stream_against_a_translated_upstream(sdk: genai.Client, fakes: dict
     assert "".join(p.text or "" for p in parts if p.thought) == "thinking"
     assert "".join(p.text or "" for p in parts if not p.thought) == "Hello there"
     assert chunks[-1].usage_metadata is not None and chunks[-1].usage_metadata.candidates_token_count
+
+
+def test_stream_without_alt_sse_is_one_json_array(gw: GatewayThread, fakes: dict[str, FakeUpstream]) -> None:
+    for model, fake in (("flash", fakes["gemini"]), ("gpt", fakes["openai"])):
+        fake.knobs = Knobs(text="one two three")
+        resp = httpx.post(
+            f"{gw.url}/v1beta/models/{model}:streamGenerateContent",
+            headers={"x-goog-api-key": MASTER_KEY},
+            json=BODY,
+        )
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/json")
+        chunks = resp.json()
+        text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
+        assert text == "one two three"
+        assert chunks[-1]["candidates"][0]["finishReason"] == "STOP" and "usageMetadata" in chunks[-1]

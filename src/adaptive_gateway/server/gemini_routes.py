@@ -13,7 +13,7 @@ from adaptive_gateway.errors import GatewayError, NotFound
 from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.server import proxy
 from adaptive_gateway.server.http import Http
-from adaptive_gateway.wire.gemini import ACTIONS, GeminiWire
+from adaptive_gateway.wire.gemini import ACTIONS, STREAM_ACTION, GeminiArrayWire, GeminiWire
 
 METHODS = ["generateContent", "streamGenerateContent"]
 
@@ -22,6 +22,7 @@ class GeminiRoutes:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
         self.wire = GeminiWire()
+        self.array_wire = GeminiArrayWire()  # streams without ?alt=sse
 
     async def _fail(self, http: Http, route: str, err: GatewayError) -> None:
         ctx = proxy.new_context(self.gw, http, route)
@@ -40,7 +41,8 @@ class GeminiRoutes:
                 ),
             )
             return
-        await proxy.chat(self.gw, http, self.wire, {"model": model.removeprefix("models/"), "action": action})
+        wire = self.array_wire if action == STREAM_ACTION and http.query.get("alt") != "sse" else self.wire
+        await proxy.chat(self.gw, http, wire, {"model": model.removeprefix("models/"), "action": action})
 
     def _entry(self, name: str) -> dict[str, Any]:
         model = self.gw.config.resolve(name)

@@ -53,21 +53,44 @@ def sse(data: dict[str, Any]) -> bytes:
 
 
 class GeminiStreamRenderer:
-    __slots__ = ("_enc",)
+    """SSE framing (``alt=sse``): one ``data: {...}`` event per chunk, a blank CRLF line after each."""
+
+    __slots__ = ("_enc", "_n")
 
     def __init__(self, req: ChatRequest, response_id: str) -> None:
         self._enc = StreamEncoder(response_id, req.model)
+        self._n = 0
+
+    def _frame(self, data: dict[str, Any]) -> bytes:
+        return sse(data)
 
     def render(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, StreamError):
-            return sse(error_body(ev.status, ev.message))
-        return b"".join(sse(c) for c in self._enc.encode(ev))
+            return self._frame(error_body(ev.status, ev.message))
+        return b"".join(self._frame(c) for c in self._enc.encode(ev))
 
     def finish(self) -> bytes:
-        return b"".join(sse(c) for c in self._enc.finish())
+        return b"".join(self._frame(c) for c in self._enc.finish())
 
     def error(self, err: GatewayError) -> bytes:
-        return sse(error_body(err.status, err.message))
+        return self._frame(error_body(err.status, err.message))
+
+
+class GeminiArrayRenderer(GeminiStreamRenderer):
+    """Without ``alt=sse`` the API streams one JSON array, element by element: ``[{...},`` CRLF ``{...}]``."""
+
+    __slots__ = ()
+
+    def _frame(self, data: dict[str, Any]) -> bytes:
+        self._n += 1
+        return (b"[" if self._n == 1 else b",\r\n") + orjson.dumps(data)
+
+    def finish(self) -> bytes:
+        out = super().finish()
+        return out + b"]" if self._n else b"[]"
+
+    def error(self, err: GatewayError) -> bytes:
+        return super().error(err) + b"]"
 
 
 class GeminiPassthrough:
@@ -121,3 +144,16 @@ class GeminiWire:
 
     def render_error(self, err: GatewayError) -> bytes:
         return orjson.dumps(error_body(err.status, err.message))
+
+
+class GeminiArrayWire(GeminiWire):
+    """``:streamGenerateContent`` without ``alt=sse``: the same format streamed as one JSON array. The
+    upstream is always asked for SSE, so streams are re-rendered rather than passed through."""
+
+    stream_content_type: ClassVar[bytes] = b"application/json"
+
+    def stream_renderer(self, req: ChatRequest, response_id: str) -> GeminiArrayRenderer:
+        return GeminiArrayRenderer(req, response_id)
+
+    def passthrough_filter(self, req: ChatRequest) -> None:  # type: ignore[override]
+        return None

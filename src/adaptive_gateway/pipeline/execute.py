@@ -46,6 +46,7 @@ T = TypeVar("T")
 # the base URL of a provider known only at run time (the embedded runtime's port)
 BaseUrlResolver = Callable[[Provider], Awaitable[str]]
 Sleep = Callable[[float], Awaitable[None]]
+MIN_SLEEP = 0.001  # shorter waits are not worth a timer
 
 
 class ContentFiltered(UpstreamError):
@@ -57,6 +58,18 @@ class ContentFiltered(UpstreamError):
         )
         self.response = response
         self.deployment = dep
+
+
+def _all_filtered(out: ChatResponse) -> bool:
+    """Every choice stopped by the upstream's content filter (decoded, or passed through raw)."""
+    if out.choices:
+        return all(c.finish_reason == "content_filter" for c in out.choices)
+    choices = out.raw.get("choices") if out.raw is not None else None
+    return (
+        isinstance(choices, list)
+        and bool(choices)
+        and all(isinstance(c, dict) and c.get("finish_reason") == "content_filter" for c in choices)
+    )
 
 
 class Lease:
@@ -173,13 +186,7 @@ class Executor:
         if resp.status >= 400:
             raise adapter.classify_error(resp.status, resp.body, resp.headers)
         out = adapter.parse(resp.body, ctx.request)
-        choices = out.choices
-        if (
-            choices
-            and choices[0].finish_reason == "content_filter"
-            and run.plan.model.content_policy_fallback
-            and all(c.finish_reason == "content_filter" for c in choices)
-        ):
+        if run.plan.model.content_policy_fallback and _all_filtered(out):
             raise ContentFiltered(out, dep)
         return out
 
@@ -254,7 +261,7 @@ class Executor:
             if run.deadline is not None and loop.time() + max(wait, 0.0) >= run.deadline:
                 run.skip(dep, f"a retry after {delay:.2f} s would pass the total deadline")
                 continue
-            if wait > 0:
+            if wait > MIN_SLEEP:
                 await self.sleep(wait)
                 slept += wait
             result = await self._attempt(ctx, run, dep, once, False)
@@ -325,7 +332,10 @@ class Executor:
             async with asyncio.timeout(timeout):
                 return await once(ctx, run, dep)
         except TimeoutError:
-            raise UpstreamTimeout(f"{dep.id}: no answer within {timeout:.3g} s (attempt deadline)") from None
+            which = "attempt" if timeout == run.plan.model.retry.attempt_timeout else "total"
+            raise UpstreamTimeout(
+                f"{dep.id}: timeout, no answer within {timeout:.3g} s ({which} deadline)"
+            ) from None
 
     def _failed(
         self,

@@ -86,7 +86,7 @@ def install(app: GatewayApp) -> None:
         )
         return resp.status
 
-    prober = Prober(router.board, fetch, router.clock)
+    prober = Prober(router.board, fetch, lambda: router.clock())  # the clock may be swapped (tests)
     tasks: list[asyncio.Task[None]] = []
 
     async def startup() -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import mcp.types as types
 import pytest
 from mcp.client.streamable_http import streamable_http_client
@@ -21,7 +23,7 @@ from adaptive_gateway.server.mcp_ext import install
 from mcp import Client
 from tests.support.gateway import MASTER_KEY, GatewayThread, openai_config
 
-AGENT_KEY = "sk-test-agent-b-0123456789"
+FALLBACK_AGENT_KEY = "sk-test-agent-b-0123456789"
 UPSTREAM = Path(__file__).with_name("upstream_server.py")
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
@@ -36,14 +38,29 @@ def upstream_yaml(name: str = "fix", extra: str = "") -> str:
 {extra}"""
 
 
-def start_gateway(config_text: str, tmp_path: Path) -> GatewayThread:
+@dataclass(frozen=True)
+class AgentKey:
+    key: str
+    principal_id: str
+
+
+def start_gateway(config_text: str, tmp_path: Path) -> tuple[GatewayThread, AgentKey]:
+    """A running gateway with the MCP extension and a second key: a real virtual key from the admin API
+    when the accounts extension is installed, else one resolved by a test resolver."""
     gw = GatewayThread(config_text, tmp_path)
     if "adaptive_gateway.server.mcp_ext" not in extensions.EXTENSIONS:
         install(gw.app)
-    agent = Principal("agent-b", "virtual", AGENT_KEY[:10] + "…", tenant="team", roles=frozenset({"user"}))
-    digest = hash_key(AGENT_KEY)
+    gw.start()
+    resp = httpx.post(
+        gw.url + "/api/keys", json={"name": "agent-b"}, headers={"Authorization": f"Bearer {MASTER_KEY}"}
+    )
+    if resp.status_code == 201:
+        created = resp.json()
+        return gw, AgentKey(created["key"], created["id"])
+    agent = Principal("agent-b", "virtual", FALLBACK_AGENT_KEY[:10] + "…", roles=frozenset({"user"}))
+    digest = hash_key(FALLBACK_AGENT_KEY)
     gw.app.gateway.auth.resolvers.append(lambda d: agent if d == digest else None)
-    return gw.start()
+    return gw, AgentKey(FALLBACK_AGENT_KEY, "agent-b")
 
 
 @pytest.fixture
@@ -53,12 +70,25 @@ def mcp_config_extra() -> str:
 
 
 @pytest.fixture
-def mcp_gateway(fake_openai: FakeUpstream, tmp_path: Path, mcp_config_extra: str) -> Iterator[GatewayThread]:
-    gw = start_gateway(openai_config(fake_openai.url, extra=mcp_config_extra), tmp_path)
+def started(
+    fake_openai: FakeUpstream, tmp_path: Path, mcp_config_extra: str
+) -> Iterator[tuple[GatewayThread, AgentKey]]:
+    gw, agent = start_gateway(openai_config(fake_openai.url, extra=mcp_config_extra), tmp_path)
     try:
-        yield gw
+        yield gw, agent
     finally:
         gw.stop()
+
+
+@pytest.fixture
+def mcp_gateway(started: tuple[GatewayThread, AgentKey]) -> GatewayThread:
+    return started[0]
+
+
+@pytest.fixture
+def agent_key(started: tuple[GatewayThread, AgentKey]) -> AgentKey:
+    """The second agent's key (a virtual key) and its principal id."""
+    return started[1]
 
 
 @asynccontextmanager

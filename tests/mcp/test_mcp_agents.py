@@ -9,7 +9,7 @@ from typing import Any
 
 from adaptive_gateway.memory import MemoryItem, MemoryStore, MemorySync, default_root
 from mcp import Client
-from tests.mcp.conftest import AGENT_KEY, Connect
+from tests.mcp.conftest import AgentKey, Connect
 
 
 async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
@@ -19,10 +19,10 @@ async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
     return result.structured_content
 
 
-async def test_two_agents_share_memory(connect: Connect) -> None:
+async def test_two_agents_share_memory(connect: Connect, agent_key: AgentKey) -> None:
     async with (
         connect(name="claude-code", headers={"X-Adaptive-Agent": "claude"}) as claude,
-        connect(AGENT_KEY, name="codex") as codex,
+        connect(agent_key.key, name="codex") as codex,
     ):
         decision = await call(
             claude,
@@ -60,8 +60,8 @@ async def test_two_agents_share_memory(connect: Connect) -> None:
         assert note["author_agent"] == "codex" and note["type"] == "note"
 
 
-async def test_handoff_between_agents(connect: Connect) -> None:
-    async with connect(name="claude-code") as claude, connect(AGENT_KEY, name="codex") as codex:
+async def test_handoff_between_agents(connect: Connect, agent_key: AgentKey) -> None:
+    async with connect(name="claude-code") as claude, connect(agent_key.key, name="codex") as codex:
         created = await call(
             claude,
             "handoff_create",

@@ -8,7 +8,7 @@ from mcp.shared.exceptions import MCPError
 
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.mcp.names import CLIENT_SAFE
-from tests.mcp.conftest import Connect
+from tests.mcp.conftest import AgentKey, Connect
 from tests.support.gateway import MASTER_KEY, GatewayThread
 
 
@@ -94,8 +94,9 @@ async def test_health_and_route_preview(connect: Connect, fake_openai: FakeUpstr
         ).structured_content
     assert health["status"] == "ready" and "gpt-test" in health["models"]
     assert health["checks"]["mcp_servers"]["ok"]
-    assert preview["model"] == "gpt-test" and preview["candidates"][0]["provider"] == "fake"
-    assert preview["reasons"] and "primary" in preview["reasons"][0]
+    assert preview["model"] == "gpt-test" and preview["requested"] == "gpt-4o-mini"
+    first = preview["candidates"][0]
+    assert first["provider"] == "fake" and first["rank"] == 1 and first["why"].startswith("chosen: ")
     assert len(fake_openai.received) == before  # a preview sends nothing
 
 
@@ -139,7 +140,7 @@ async def test_401_without_or_with_a_wrong_key(mcp_gateway: GatewayThread, conne
     assert "needs an Adaptive LLM Gateway key" in str(first_mcp_error(refused.value))
 
 
-async def test_session_is_bound_to_its_key(mcp_gateway: GatewayThread) -> None:
+async def test_session_is_bound_to_its_key(mcp_gateway: GatewayThread, agent_key: AgentKey) -> None:
     init = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -156,14 +157,12 @@ async def test_session_is_bound_to_its_key(mcp_gateway: GatewayThread) -> None:
             mcp_gateway.url + "/mcp", json=init, headers={**accept, "Authorization": f"Bearer {MASTER_KEY}"}
         )
         session = opened.headers["mcp-session-id"]
-        from tests.mcp.conftest import AGENT_KEY
-
         other = await http.post(
             mcp_gateway.url + "/mcp",
             json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
             headers={
                 **accept,
-                "Authorization": f"Bearer {AGENT_KEY}",
+                "Authorization": f"Bearer {agent_key.key}",
                 "mcp-session-id": session,
                 "mcp-protocol-version": "2025-11-25",
             },

@@ -15,28 +15,38 @@ import pytest
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.server.mcp_ext import services_of
 from mcp import Client
-from tests.mcp.conftest import AGENT_KEY, Connect, mcp_client, start_gateway, upstream_yaml
+from tests.mcp.conftest import AgentKey, Connect, mcp_client, start_gateway, upstream_yaml
 from tests.support.gateway import MASTER_KEY, GatewayThread, openai_config
 
 SECRET = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v2W3x4"
 
 
 @pytest.fixture(scope="module")
-def upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayThread, AgentKey]]:
     """One gateway (and one upstream child process) for the module: spawning them dominates the time."""
     tmp = tmp_path_factory.mktemp("upstream")
-    keys = '    keys: {master: ["*"], agent-b: ["echo"]}\n'
+    keys = '    keys: {master: ["*"], "*": ["echo"]}\n'
     extra = "mcp_servers:" + upstream_yaml("fix", keys) + "  broken:\n    command: /nonexistent/mcp-server\n"
     fake = FakeUpstream("openai").start_in_thread()
-    gw = start_gateway(openai_config(fake.url, extra=extra), tmp)
+    gw, agent = start_gateway(openai_config(fake.url, extra=extra), tmp)
     services = services_of(gw.app)
     assert services is not None
     services.memory.root = tmp / "memory"
     try:
-        yield gw
+        yield gw, agent
     finally:
         gw.stop()
         fake.stop_thread()
+
+
+@pytest.fixture
+def upstream_gateway(upstream: tuple[GatewayThread, AgentKey]) -> GatewayThread:
+    return upstream[0]
+
+
+@pytest.fixture
+def agent_key(upstream: tuple[GatewayThread, AgentKey]) -> AgentKey:
+    return upstream[1]
 
 
 @pytest.fixture
@@ -67,8 +77,8 @@ async def ready(client: Client) -> None:
     await eventually(check)
 
 
-async def test_tools_are_namespaced_and_filtered_per_key(connect: Connect) -> None:
-    async with connect() as master, connect(AGENT_KEY) as agent:
+async def test_tools_are_namespaced_and_filtered_per_key(connect: Connect, agent_key: AgentKey) -> None:
+    async with connect() as master, connect(agent_key.key) as agent:
         await ready(master)
         mine = {t.name: t for t in (await master.list_tools()).tools}
         theirs = {t.name for t in (await agent.list_tools()).tools}
@@ -83,9 +93,9 @@ async def test_tools_are_namespaced_and_filtered_per_key(connect: Connect) -> No
 
 
 async def test_calls_are_forwarded_checked_and_receipted(
-    upstream_gateway: GatewayThread, connect: Connect
+    upstream_gateway: GatewayThread, connect: Connect, agent_key: AgentKey
 ) -> None:
-    async with connect(name="claude-code") as master, connect(AGENT_KEY, name="codex") as agent:
+    async with connect(name="claude-code") as master, connect(agent_key.key, name="codex") as agent:
         await ready(master)
         added = await master.call_tool("fix__add", {"a": 2, "b": 3})
         echoed = await agent.call_tool("fix__echo", {"text": "hi"})
@@ -105,7 +115,10 @@ async def test_calls_are_forwarded_checked_and_receipted(
         r.status: r for r in services.receipts.find(server="fix") if r.agent in ("claude-code", "codex")
     }
     assert set(receipts) == {"ok", "denied", "blocked"}
-    assert receipts["ok"].upstream_tool in ("add", "echo") and receipts["denied"].principal == "agent-b"
+    assert (
+        receipts["ok"].upstream_tool in ("add", "echo")
+        and receipts["denied"].principal == agent_key.principal_id
+    )
     assert receipts["blocked"].key.startswith(MASTER_KEY[:10]) and receipts["blocked"].args_sha256.startswith(
         "sha"
     )

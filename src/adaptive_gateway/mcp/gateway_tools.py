@@ -18,7 +18,7 @@ from adaptive_gateway.mcp.context import Caller, ToolError, ToolOutput, ToolSpec
 from adaptive_gateway.mcp.reflector import RouteReflector
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import Gateway
-from adaptive_gateway.routing.plan import plan_route
+from adaptive_gateway.routing.explain import explain
 from adaptive_gateway.types import ChatRequest, ChatResponse, ContentPart, Message, ResponseFormat
 
 Args = dict[str, Any]
@@ -126,37 +126,23 @@ class GatewayTools:
         return ToolOutput.of(data)
 
     async def route_preview(self, caller: Caller, args: Args) -> ToolOutput:
-        """Model resolution, the key's model allow-list, candidate filters and the routing plan, without
-        admission stages (no quota is used) and without sending anything."""
+        """Plans exactly like a real request (model resolution, the key's allow-list, candidate filters,
+        live health) and explains each candidate, like ``POST /v1/route/preview``. Admission stages are not
+        run and nothing is sent, so no quota is used."""
         gw = self.gateway
         ctx = self._context(caller, "gateway_route_preview")
-        ctx.request = ChatRequest(
-            model=self._model(ctx, args), messages=[_text("user", args.get("prompt", ""))]
+        req = ctx.request = ChatRequest(
+            model=self._model(ctx, args), messages=[_text("user", args.get("prompt") or "(route preview)")]
         )
         try:
-            model = gw.resolve_model(ctx, ctx.request.model)
+            model = gw.resolve_model(ctx, req.model)
         except GatewayError as err:
             raise ToolError(err.message, {"status": err.status, "type": err.type, "code": err.code}) from None
         filters = [f for make in gw.filters if (f := make(ctx)) is not None]
-        plan = plan_route(ctx.config, model, gw.strategies, gw.rng, filters)
-        candidates = [
-            {
-                "deployment": d.id,
-                "model": d.model_name,
-                "provider": d.provider.name,
-                "upstream_model": d.upstream_model,
-                "locality": d.provider.locality,
-                "input_price": d.input_price,
-                "output_price": d.output_price,
-            }
-            for d in plan.candidates
-        ]
-        data = {
-            "requested": ctx.request.model,
-            "model": model.name,
-            "candidates": candidates,
-            "reasons": plan.reasons,
-        }
+        router = gw.executor.router
+        plan = router.plan(ctx.config, model, filters, req, ctx.headers, caller.principal.id)
+        data = explain(plan, router.board, ctx.config, router.clock())
+        data["requested"] = req.model
         return ToolOutput.of(data)
 
     async def feedback(self, caller: Caller, args: Args) -> ToolOutput:

@@ -1,7 +1,8 @@
 """``/mcp``: the streamable-HTTP MCP endpoint (POST, GET stream, DELETE), behind gateway keys.
 
 Every HTTP request is authenticated with the gateway's own key check (``Authorization: Bearer``,
-``x-api-key``) before the SDK's session manager sees it. The caller rides along in the ASGI scope,
+``x-api-key``; master or virtual keys, with the guards extensions add, such as the per-address limit
+on failed keys) before the SDK's session manager sees it. The caller rides along in the ASGI scope,
 and a session is bound to the key that opened it (the SDK answers 404 to another key). A missing or
 wrong key gets a 401 with a JSON-RPC error body and a ``WWW-Authenticate: Bearer`` header that says
 plainly a gateway key is needed (the MCP Inspector would otherwise go looking for OAuth).
@@ -19,10 +20,12 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from adaptive_gateway.errors import AuthenticationFailed
+from adaptive_gateway.errors import AuthenticationFailed, GatewayError
 from adaptive_gateway.mcp.context import Caller
 from adaptive_gateway.mcp.names import agent_name
 from adaptive_gateway.mcp.protocol import SCOPE_KEY
+from adaptive_gateway.pipeline.auth import presented_key
+from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import Gateway
 
 Scope = MutableMapping[str, Any]
@@ -114,21 +117,21 @@ class McpHttpEndpoint:
             await _respond(send, 503, b'{"error": {"message": "the MCP endpoint is starting or stopping"}}')
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        gw = self.gateway
-        try:
-            principal, provider_key = gw.auth.authenticate(gw.config, headers)
-        except AuthenticationFailed as err:
-            presented = any(h in headers for h in ("authorization", "x-api-key"))
-            hdrs, body = unauthorized_response(err, presented)
-            await send({"type": "http.response.start", "status": 401, "headers": hdrs})
-            await send({"type": "http.response.body", "body": body})
-            return
         client = scope.get("client")
+        gw = self.gateway
+        ctx = RequestContext("mcp", "/mcp", gw.config, headers, str(client[0]) if client else "")
+        try:
+            gw.authenticate(ctx)  # the gateway's own check, with whatever guards extensions add
+        except GatewayError as err:
+            await _refuse(send, err, presented=presented_key(headers) is not None)
+            return
+        principal = ctx.principal
+        assert principal is not None
         scope[SCOPE_KEY] = Caller(
             principal,
-            provider_key,
+            ctx.provider_key,
             headers,
-            str(client[0]) if client else "",
+            ctx.client_ip,
             default_agent=agent_name(headers.get(AGENT_HEADER)),
             transport="http",
         )
@@ -140,6 +143,17 @@ class McpHttpEndpoint:
         )
         scope["user"] = AuthenticatedUser(token)
         await manager.handle_request(scope, receive, send)
+
+
+async def _refuse(send: Send, err: GatewayError, *, presented: bool) -> None:
+    if isinstance(err, AuthenticationFailed):
+        headers, body = unauthorized_response(err, presented)
+    else:  # e.g. 429 after too many failed keys from one address
+        body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": err.message}})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:

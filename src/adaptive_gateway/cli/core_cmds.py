@@ -52,8 +52,13 @@ def start(
     port: int | None = typer.Option(None, help="Listen port (default from config: 4141)."),
     workers: int | None = typer.Option(None, help="Worker processes (default from config: 1)."),
     no_migrate: bool = typer.Option(False, "--no-migrate", help="Do not apply database migrations at start."),
+    background: bool = typer.Option(
+        False, "--background", "-b", help="Run detached: log in <home>/gateway.log, stop with `stop`."
+    ),
+    foreground: bool = typer.Option(False, "--foreground", help="Serve in this terminal (the default)."),
 ) -> None:
-    """Serve the gateway in the foreground."""
+    """Serve the gateway (in the foreground unless --background)."""
+    from adaptive_gateway.cli.service_cmds import already_running, foreground_pidfile, start_background
     from adaptive_gateway.server.runner import check_port, serve
 
     path = resolve_config_path(config)
@@ -74,14 +79,22 @@ def start(
     workers = workers or cfg.server.workers
     if no_migrate:
         os.environ["ADAPTIVE_GATEWAY_NO_MIGRATE"] = "1"
+    running = already_running()
+    if running is not None:
+        console.print(f"[red]The gateway is already running[/red] (pid {running.pid}, {running.url}).")
+        raise typer.Exit(1)
     problem = check_port(host, port)
     if problem:
         console.print(f"[red]{problem}[/red] (is another gateway running? try --port)")
         raise typer.Exit(1)
+    if background and not foreground:
+        raise typer.Exit(start_background(path.absolute(), host, port, workers))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ["ADAPTIVE_GATEWAY_CONFIG"] = str(path)
     _banner(path, host, port, workers, [*cfg.models, *cfg.aliases])
-    raise typer.Exit(serve(path, host, port, workers, cfg.server.drain_seconds))
+    with foreground_pidfile(path.absolute(), host, port):
+        code = serve(path, host, port, workers, cfg.server.drain_seconds)
+    raise typer.Exit(code)
 
 
 def _banner(path: Path, host: str, port: int, workers: int, models: list[str]) -> None:

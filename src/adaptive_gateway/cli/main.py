@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adaptive_gateway.cli.memory_cmds",
     "adaptive_gateway.cli.mcp_cmds",
     "adaptive_gateway.cli.accounts_cmds",
+    "adaptive_gateway.cli.routing_cmds",
     "adaptive_gateway.cli.service_cmds",
     "adaptive_gateway.cli.mode_cmds",
 )

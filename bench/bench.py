@@ -3,7 +3,7 @@ OpenAI / Anthropic answers), driven by wrk. Prints requests/s, p50 / p99, added 
 request (utime + stime of its whole process tree from /proc) and RSS.
 
 Env knobs: DUR (s, default 8), WARM (s, 2), CONCS ("1 64"), MODES ("json stream"), WORKERS (nproc),
-SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway translate), OUT (bench/out).
+SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway routed3 translate), OUT (bench/out).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ CONCS = [int(c) for c in os.environ.get("CONCS", "1 64").split()]
 MODES = os.environ.get("MODES", "json stream").split()
 WORKERS = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
 SLOW_STREAMS = int(os.environ.get("SLOW_STREAMS", "1000"))
-ROWS = os.environ.get("ROWS", "direct gateway translate").split()
+ROWS = os.environ.get("ROWS", "direct gateway routed3 translate").split()
 GW_PORT = 18140
 KEY = "sk-bench-0123456789abcdef"
 TCK = os.sysconf("SC_CLK_TCK")
@@ -118,6 +118,7 @@ def write_gateway_config() -> Path:
     from adaptive_gateway.config import hash_key
 
     anth = f"http://127.0.0.1:{NGINX_PORTS['json']}"
+    oai_json, oai_sse = f"{anth}/v1", f"http://127.0.0.1:{NGINX_PORTS['stream']}/v1"
     cfg = f"""
 server: {{request_log: true, request_log_file: "{OUT}/requests.log", reload_poll_seconds: 0}}
 auth: {{mode: gateway, master_key_hash: "{hash_key(KEY)}"}}
@@ -129,6 +130,10 @@ providers:
   fake-slow: {{kind: openai-compatible, base_url: "http://127.0.0.1:{NGINX_PORTS["slow"]}/v1", api_key: sk-x,
               max_connections: 4096}}
   anth-json: {{kind: anthropic, base_url: "{anth}", api_key: sk-x, max_connections: 2048}}
+  fake-json-2: {{kind: openai-compatible, base_url: "{oai_json}", api_key: sk-x, max_connections: 2048}}
+  fake-json-3: {{kind: openai-compatible, base_url: "{oai_json}", api_key: sk-x, max_connections: 2048}}
+  fake-sse-2: {{kind: openai-compatible, base_url: "{oai_sse}", api_key: sk-x, max_connections: 2048}}
+  fake-sse-3: {{kind: openai-compatible, base_url: "{oai_sse}", api_key: sk-x, max_connections: 2048}}
   anth-sse: {{kind: anthropic, base_url: "http://127.0.0.1:{NGINX_PORTS["stream"]}", api_key: sk-x,
              max_connections: 2048}}
 models:
@@ -141,6 +146,15 @@ models:
     deployments: [{{provider: anth-json, model: claude-3-5-haiku, input_price: 0.8, output_price: 4}}]
   anth-stream:
     deployments: [{{provider: anth-sse, model: claude-3-5-haiku, input_price: 0.8, output_price: 4}}]
+  # routing overhead: three deployments (three providers on the same fake), breakers on (the default)
+  routed3-json:
+    deployments: [{{provider: fake-json, model: gpt-4o-mini, weight: 2}},
+                  {{provider: fake-json-2, model: gpt-4o-mini}},
+                  {{provider: fake-json-3, model: gpt-4o-mini}}]
+  routed3-stream:
+    deployments: [{{provider: fake-sse, model: gpt-4o-mini, weight: 2}},
+                  {{provider: fake-sse-2, model: gpt-4o-mini}},
+                  {{provider: fake-sse-3, model: gpt-4o-mini}}]
 """
     path = OUT / "gateway.yaml"
     path.write_text(cfg)
@@ -324,6 +338,8 @@ def main() -> None:
                     )
                 if "gateway" in ROWS:
                     rows.append(measure("gateway", gateway, f"bench-{mode}", mode, c, gw, True))
+                if "routed3" in ROWS:
+                    rows.append(measure("3 deploys", gateway, f"routed3-{mode}", mode, c, gw, True))
                 if "translate" in ROWS and translation_available():
                     rows.append(measure("oai->anth", gateway, f"anth-{mode}", mode, c, gw, True))
         peak_rss, _ = rss_mb(gw)

@@ -146,11 +146,10 @@ class AllAttemptsFailed(GatewayError):
         summary = "; ".join(
             f"{a.deployment}: {a.error}" + (f" (HTTP {a.status})" if a.status else "") for a in attempts
         )
+        # the last attempt's status is kept: an upstream's own status (429, 503, ...) as the upstream gave
+        # it; transport failures already carry 502 (unreachable) or 504 (timeout)
         last = attempts[-1] if attempts else None
         status = last.status if last and last.status else 502
-        # a client error the caller can act on keeps its status; upstream failures become 502 / 504
-        if status >= 500 or status == 408:
-            status = 504 if last is not None and "timeout" in last.error else 502
         super().__init__(f"all {len(attempts)} attempt(s) failed: {summary}", status=status)
         self.type = _UPSTREAM_TYPES.get(status, "upstream_error")
         self.code = "all_attempts_failed"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,7 @@ async def downgrade(store: Store, revision: str = "base") -> None:
 
 
 async def _run(store: Store, step: object) -> None:
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin otherwise
     lock = _file_lock(store)
     await asyncio.to_thread(lock.__enter__)
     try:

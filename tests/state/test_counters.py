@@ -1,0 +1,161 @@
+"""Counter semantics, identical for the in-process and the Redis backend: all-or-nothing plans,
+sliding windows, concurrency leases, budget reservations and idempotent settlement."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adaptive_gateway.state import (
+    AdmitPlan,
+    BudgetOp,
+    Counters,
+    LeaseOp,
+    MemoryCounters,
+    Settlement,
+    WindowOp,
+)
+from adaptive_gateway.state.redis import RedisCounters
+from tests.store.backends import REDIS_URL
+
+FAR = 4_000_000_000.0  # a budget period that ends far in the future
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
+    if request.param == "memory":
+        yield MemoryCounters()
+        return
+    prefix = request.getfixturevalue("redis_prefix")
+    backend = RedisCounters(REDIS_URL, prefix)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def plan(lease: str, *, windows=(), leases=(), budgets=(), ttl: float = 600) -> AdmitPlan:  # type: ignore[no-untyped-def]
+    return AdmitPlan(lease, ttl, list(windows), list(leases), list(budgets))
+
+
+async def test_window_admits_up_to_the_limit_and_reports_remaining(counters: Counters) -> None:
+    results = [await counters.admit(plan(f"r{i}", windows=[WindowOp("w:k:1:r", 3, 1)])) for i in range(4)]
+    assert [r.ok for r in results] == [True, True, True, False]
+    assert [r.remaining for r in results[:3]] == [[2], [1], [0]]
+    denied = results[3]
+    assert denied.denied == "window" and denied.index == 0
+    assert 0 < denied.retry_after <= 60
+    assert all(0 < r.reset[0] <= 60 for r in results[:3])
+
+
+async def test_a_refused_plan_takes_nothing(counters: Counters) -> None:
+    tight = WindowOp("w:t:x:r", 1, 1)
+    assert (await counters.admit(plan("a", windows=[tight]))).ok
+    loose = WindowOp("w:k:x:r", 10, 1)
+    budget = BudgetOp("b:k:x:all", 1000, 100, True, FAR)
+    res = await counters.admit(
+        plan("b", windows=[loose, tight], leases=[LeaseOp("c:k:x", 5)], budgets=[budget])
+    )
+    assert not res.ok and res.denied == "window" and res.index == 1
+    ok = await counters.admit(plan("c", windows=[loose], leases=[LeaseOp("c:k:x", 1)], budgets=[budget]))
+    assert ok.ok and ok.remaining == [9], "the refused plan must not have counted"
+    assert ok.spent == [0] and ok.reserved == [0]
+
+
+async def test_token_window_refuses_a_request_larger_than_the_limit(counters: Counters) -> None:
+    res = await counters.admit(plan("a", windows=[WindowOp("w:k:t", 100, 101)]))
+    assert not res.ok and res.retry_after == 60
+
+
+async def test_concurrency_leases_are_released_at_settlement(counters: Counters) -> None:
+    lease = LeaseOp("c:k:1", 2)
+    a = await counters.admit(plan("a", leases=[lease]))
+    b = await counters.admit(plan("b", leases=[lease]))
+    c = await counters.admit(plan("c", leases=[lease]))
+    assert a.ok and b.ok and not c.ok and c.denied == "lease"
+    await counters.settle([Settlement("a", a.bucket, a.backend, leases=["c:k:1"])])
+    assert (await counters.admit(plan("d", leases=[lease]))).ok
+
+
+async def test_leases_of_a_dead_replica_expire(counters: Counters) -> None:
+    lease = LeaseOp("c:k:2", 1)
+    assert (await counters.admit(plan("a", leases=[lease], ttl=0.2))).ok
+    assert not (await counters.admit(plan("b", leases=[lease]))).ok
+    await asyncio.sleep(0.3)
+    assert (await counters.admit(plan("c", leases=[lease]))).ok
+
+
+async def test_hard_budget_counts_reservations_and_settles_actual_cost(counters: Counters) -> None:
+    key = "b:k:1:d20250101"
+    first = await counters.admit(plan("a", budgets=[BudgetOp(key, 1000, 600, True, FAR)]))
+    assert first.ok and first.spent == [0] and first.reserved == [0]
+    second = await counters.admit(plan("b", budgets=[BudgetOp(key, 1000, 600, True, FAR)]))
+    assert not second.ok and second.denied == "budget"
+    assert second.spent == [0] and second.reserved == [600], "refusal reports what is reserved"
+    settled = await counters.settle([Settlement("a", first.bucket, first.backend, budgets=[(key, 250, FAR)])])
+    assert settled == [[(0, 250)]]
+    assert await counters.budget_state([key]) == [(250, 0)]
+    assert (await counters.admit(plan("c", budgets=[BudgetOp(key, 1000, 600, True, FAR)]))).ok
+
+
+async def test_settlement_is_idempotent_for_reservations(counters: Counters) -> None:
+    key = "b:k:2:all"
+    res = await counters.admit(plan("a", budgets=[BudgetOp(key, 10_000, 500, True, FAR)]))
+    s = Settlement("a", res.bucket, res.backend, budgets=[(key, 100, FAR)])
+    await counters.settle([s])
+    await counters.settle([Settlement("a", res.bucket, res.backend, budgets=[(key, 0, FAR)])])
+    assert await counters.budget_state([key]) == [(100, 0)], "the reservation is released once"
+
+
+async def test_soft_budget_never_refuses(counters: Counters) -> None:
+    key = "b:k:3:all"
+    for lease in ("a", "b", "c"):
+        assert (await counters.admit(plan(lease, budgets=[BudgetOp(key, 100, 80, False, FAR)]))).ok
+
+
+async def test_token_window_is_corrected_by_actual_usage(counters: Counters) -> None:
+    win = "w:k:9:t"
+    res = await counters.admit(plan("a", windows=[WindowOp(win, 1000, 900)]))
+    assert res.ok and res.remaining == [100]
+    await counters.settle([Settlement("a", res.bucket, res.backend, windows=[(win, 20 - 900)])])
+    after = await counters.admit(plan("b", windows=[WindowOp(win, 1000, 1)]))
+    assert after.remaining == [1000 - 20 - 1]
+
+
+async def test_seed_sets_spend_only_where_there_is_none(counters: Counters) -> None:
+    await counters.seed_spend({"b:k:s:all": (700, FAR)})
+    await counters.seed_spend({"b:k:s:all": (5, FAR)})
+    res = await counters.admit(plan("a", budgets=[BudgetOp("b:k:s:all", 1000, 400, True, FAR)]))
+    assert not res.ok and res.spent == [700]
+
+
+async def test_concurrent_admissions_never_exceed_limits(counters: Counters) -> None:
+    budget = BudgetOp("b:k:c:all", 10_000, 300, True, FAR)
+
+    async def one(i: int) -> bool:
+        res = await counters.admit(plan(f"r{i}", windows=[WindowOp("w:k:c:r", 25, 1)], budgets=[budget]))
+        return res.ok
+
+    admitted = sum(await asyncio.gather(*[one(i) for i in range(80)]))
+    assert admitted == 25
+    ok, detail = await counters.ping()
+    assert ok and detail
+
+
+async def test_sliding_window_frees_units_sixty_seconds_after_their_second() -> None:
+    now = [1000.25]
+    mem = MemoryCounters(clock=lambda: now[0])
+    op = WindowOp("w:k:s:r", 3, 1)
+    for t in (1000.25, 1010.5, 1020.75):
+        now[0] = t
+        assert (await mem.admit(plan(str(t), windows=[op]))).ok
+    now[0] = 1030.0
+    denied = await mem.admit(plan("x", windows=[op]))
+    assert not denied.ok and denied.retry_after == pytest.approx(1060 - 1030.0)
+    now[0] = 1059.9
+    assert not (await mem.admit(plan("y", windows=[op]))).ok, "still inside the window"
+    now[0] = 1060.0
+    ok = await mem.admit(plan("z", windows=[op]))
+    assert ok.ok and ok.remaining == [0] and ok.reset == [pytest.approx(1070 - 1060.0)]

@@ -1,0 +1,128 @@
+"""The write-behind queue: batched inserts with daily rollups and spend, rows kept when the store
+fails, everything written at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from adaptive_gateway.store.db import Store
+from adaptive_gateway.store.models import Spend, Usage, UsageDaily, WebhookDelivery
+from adaptive_gateway.store.queue import UsageRow, WriteBehind, rollups
+
+DAY = dt.datetime(2025, 3, 4, 10, 0, 0)
+
+
+def row(
+    i: int,
+    *,
+    key: str | None = "key_a",
+    tenant: str | None = "ten_a",
+    model: str = "m1",
+    at: dt.datetime = DAY,
+    cost: int = 1000,
+    status: int = 200,
+) -> UsageRow:
+    return UsageRow(
+        f"req-{i}",
+        at,
+        key,
+        tenant,
+        model,
+        "prov",
+        "m1#0:prov/up",
+        "openai_chat",
+        status,
+        10,
+        5,
+        2,
+        cost,
+        12.5,
+    )
+
+
+def test_rollups_aggregate_per_primary_key() -> None:
+    rows = [
+        row(1),
+        row(2, status=500, cost=0),
+        row(3, model="m2"),
+        row(4, at=DAY + dt.timedelta(days=1)),
+        row(5, key=None, tenant=None),
+    ]
+    daily, spend = rollups(rows)
+    by = {(d["day"], d["key_id"], d["model"]): d for d in daily}
+    first = by[(DAY.date(), "key_a", "m1")]
+    assert first["requests"] == 2 and first["errors"] == 1 and first["cost_nano"] == 1000
+    assert first["input_tokens"] == 20 and first["cached_input_tokens"] == 4
+    assert (DAY.date(), "", "m1") in by, "master-key traffic rolls up under the empty key"
+    spent = {(s["scope"], s["scope_id"], s["day"]): s["cost_nano"] for s in spend}
+    assert spent[("key", "key_a", DAY.date())] == 2000
+    assert spent[("tenant", "ten_a", DAY.date())] == 2000
+    assert not any(s["scope_id"] == "" for s in spend)
+
+
+async def test_batches_upsert_rollups_across_flushes(migrated: Store) -> None:
+    queue = WriteBehind(migrated, interval=60)
+    for i in range(30):
+        queue.add_usage(row(i))
+    assert await queue.flush()
+    for i in range(30, 50):
+        queue.add_usage(row(i, cost=500))
+    queue.add_delivery(
+        {
+            "id": "whd_1",
+            "event": "webhook.test",
+            "subject": None,
+            "url": "http://x",
+            "payload": "{}",
+            "status": "delivered",
+            "attempts": 1,
+            "response_status": 200,
+            "error": None,
+            "created_at": DAY,
+            "finished_at": DAY,
+        }
+    )
+    await queue.stop()
+    async with migrated.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Usage))).scalar() == 50
+        daily = (await conn.execute(select(UsageDaily.requests, UsageDaily.cost_nano))).all()
+        assert daily == [(50, 30 * 1000 + 20 * 500)]
+        spend = dict((await conn.execute(select(Spend.scope, Spend.cost_nano))).all())
+        assert spend == {"key": 40_000, "tenant": 40_000}
+        assert (await conn.execute(select(func.count()).select_from(WebhookDelivery))).scalar() == 1
+    assert queue.written == 50 and queue.pending == 0
+
+
+async def test_a_full_batch_is_written_without_waiting_for_the_interval(migrated: Store) -> None:
+    queue = WriteBehind(migrated, interval=60, batch_size=10)
+    queue.start()
+    for i in range(10):
+        queue.add_usage(row(i))
+    for _ in range(100):
+        if queue.written == 10:
+            break
+        await asyncio.sleep(0.05)
+    assert queue.written == 10
+    await queue.stop()
+
+
+async def test_rows_survive_a_failing_store(tmp_path: Path) -> None:
+    broken = Store(f"sqlite:///{tmp_path / 'not-migrated.db'}")  # no tables: every insert fails
+    queue = WriteBehind(broken, interval=60)
+    queue.add_usage(row(1))
+    assert not await queue.flush()
+    assert queue.pending == 1 and queue.failures == 1 and "usage" in (queue.last_error or "")
+    await broken.close()
+    from adaptive_gateway.store import migrate
+
+    fixed = Store(broken.url)
+    await migrate.upgrade(fixed)
+    queue.store = fixed
+    await queue.stop()
+    async with fixed.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Usage))).scalar() == 1
+    await fixed.close()

@@ -64,10 +64,14 @@ class ContentGuard:
     """Scans texts and JSON arguments; one instance per app (the detectors are compiled once)."""
 
     def __init__(self, detectors: Any | None = None) -> None:
-        self._detectors = detectors if detectors is not None else _load_detectors()
+        self._detectors = detectors  # compiled on first use: most apps never scan anything
 
     def scan(self, text: str) -> Verdict:
-        findings: Sequence[Any] = self._detectors.scan(text) if text else ()
+        if not text:
+            return CLEAN
+        if self._detectors is None:
+            self._detectors = _load_detectors()
+        findings: Sequence[Any] = self._detectors.scan(text)
         if not findings:
             return CLEAN
         level = max((_level_of(f) for f in findings), key=lambda lv: lv.rank)

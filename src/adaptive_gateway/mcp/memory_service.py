@@ -12,7 +12,7 @@ import anyio.to_thread
 
 from adaptive_gateway.mcp.context import ToolError
 from adaptive_gateway.mcp.guard import ContentGuard
-from adaptive_gateway.memory import HandoffBook, MemorySearch, MemoryStore, MemorySync
+from adaptive_gateway.memory import HandoffBook, MemorySearch, MemoryStore, MemorySync, default_root
 
 T = TypeVar("T")
 
@@ -27,6 +27,10 @@ class MemoryService:
         self._store: MemoryStore | None = None
         self._search: MemorySearch | None = None
         self._sync: MemorySync | None = None
+
+    def repository_exists(self) -> bool:
+        """Whether the memory repository is already on disk (checking does not create it)."""
+        return ((self.root or default_root()).expanduser() / ".git").exists()
 
     @property
     def store(self) -> MemoryStore:

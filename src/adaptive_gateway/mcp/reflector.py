@@ -2,7 +2,8 @@
 
 A finisher (``observe``, cheap: a few additions into a dict) aggregates every request's outcome in
 memory; a background task writes the accumulated delta into the day's note
-``<namespace>/notes/route-reflections-<YYYY-MM-DD>.md`` every ``interval`` seconds and on shutdown.
+``<namespace>/notes/route-reflections-<YYYY-MM-DD>.md`` every ``interval`` seconds, and on shutdown
+when the memory repository exists.
 The totals live in the note's front matter (``routes:``), so flushes from several processes or
 restarts add up (merged under the memory store's lock); the body is a readable summary that
 ``memory_search`` finds. User feedback (``gateway_feedback``) is attributed to the request's route.
@@ -183,7 +184,10 @@ class RouteReflector:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self._flush_logged()
+        # at shutdown, only into an existing repository: a short-lived gateway (a test, a one-off run) that
+        # never used memory does not create one just for its reflections
+        if self.memory.repository_exists():
+            await self._flush_logged()
 
     async def _run(self) -> None:
         while True:

@@ -34,6 +34,12 @@ class GatewayProcess:
         return asdict(self)
 
 
+def local_url(host: str, port: int) -> str:
+    """The URL to reach a gateway listening on ``host:port`` from this machine."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def pidfile(home: Path) -> Path:
     return home / PIDFILE
 

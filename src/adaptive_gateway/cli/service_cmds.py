@@ -34,18 +34,12 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def local_url(host: str, port: int) -> str:
-    """The URL to reach a gateway listening on ``host:port`` from this machine."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
-    return f"http://{f'[{host}]' if ':' in host and not host.startswith('[') else host}:{port}"
-
-
 @contextmanager
 def foreground_pidfile(config: Path, host: str, port: int) -> Iterator[None]:
     """Hold ``<home>/gateway.pid`` for this process while the gateway serves."""
     home = gateway_home()
     proc = process.GatewayProcess(
-        os.getpid(), local_url(host, port), str(config), os.environ.get(LOG_ENV), time.time()
+        os.getpid(), process.local_url(host, port), str(config), os.environ.get(LOG_ENV), time.time()
     )
     process.write_pidfile(home, proc)
     try:
@@ -92,7 +86,7 @@ def start_background(config: Path, host: str, port: int, workers: int) -> int:
         )
     finally:
         os.close(fd)
-    url = local_url(host, port)
+    url = process.local_url(host, port)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -132,7 +126,7 @@ def _configured_url(config: Path | None) -> str | None:
         server = load_config(resolve_config_path(config)).server
     except ConfigError:
         return None
-    return local_url(server.host, server.port)
+    return process.local_url(server.host, server.port)
 
 
 def status(config: Path | None = ConfigOpt, as_json: bool = typer.Option(False, "--json")) -> None:

@@ -47,7 +47,7 @@ def _stderr() -> Console:
 # --- discover -------------------------------------------------------------------------------------------
 
 
-def _runtime_table(report: DiscoveryReport) -> Table:
+def runtime_table(report: DiscoveryReport) -> Table:
     table = Table(title="Local runtimes", title_justify="left")
     for column in ("runtime", "base URL", "version", "models", "latency"):
         table.add_column(column, overflow="fold")
@@ -59,7 +59,7 @@ def _runtime_table(report: DiscoveryReport) -> Table:
     return table
 
 
-def _findings_table(report: DiscoveryReport) -> Table:
+def findings_table(report: DiscoveryReport) -> Table:
     table = Table(title="Keys, clients and tools", title_justify="left")
     for column in ("kind", "name", "details"):
         table.add_column(column, overflow="fold")
@@ -89,10 +89,10 @@ def discover_cmd(
         return
     out = _stdout()
     if report.reachable_runtimes():
-        out.print(_runtime_table(report))
+        out.print(runtime_table(report))
     else:
         out.print("No local runtime answered on the usual ports.")
-    out.print(_findings_table(report))
+    out.print(findings_table(report))
     out.print(f"[dim]Looked in {report.elapsed_ms / 1000:.1f} s. Next: adaptive-llm-gateway init[/dim]")
 
 
@@ -136,10 +136,10 @@ KEY_PLACEHOLDER = f"<value of ${KEY_ENV}>"
 
 def _diff_printer(secret: str | None) -> Callable[[str], None]:
     """Prints diffs in colour, with ``secret`` (the plain key, when consented) never shown."""
-    return lambda diff: _show_diff(diff.replace(secret, KEY_PLACEHOLDER) if secret else diff)
+    return lambda diff: show_diff(diff.replace(secret, KEY_PLACEHOLDER) if secret else diff)
 
 
-def _show_diff(diff: str) -> None:
+def show_diff(diff: str) -> None:
     out = _stdout()
     for line in diff.splitlines():
         style = next((s for prefix, s in _DIFF_STYLES.items() if line.startswith(prefix)), "")

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
+from adaptive_gateway.config.trust_schema import TrustConfig
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -104,6 +106,8 @@ class ProviderConfig(Strict):
     timeouts: Timeouts = Timeouts()
     headers: dict[str, str] = {}
     max_connections: int = Field(512, ge=1)
+    # highest trust level it may receive without a grant (default: by locality, see trust.max_levels)
+    max_trust: Literal["public", "internal", "confidential", "secret"] | None = None
     # embedded runtime: path of a .gguf model (the bundled SmolLM2 when unset) and the child's options
     model_path: str | None = None
     runtime: RuntimeOptions = RuntimeOptions()
@@ -231,3 +235,4 @@ class GatewayConfig(Strict):
     models: dict[str, ModelConfig] = {}
     aliases: dict[str, str] = {}
     mcp_servers: dict[McpServerName, McpServerConfig] = {}
+    trust: TrustConfig = TrustConfig()  # trust levels, policy, consent, receipts (docs/trust.md)

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from adaptive_gateway.config.schema import McpServerConfig
 from adaptive_gateway.fakes.server import FakeUpstream
+from adaptive_gateway.mcp.doctor import probe_servers
 from adaptive_gateway.server.mcp_ext import services_of
 from mcp import Client
 from tests.mcp.conftest import AgentKey, Connect, mcp_client, start_gateway, upstream_yaml
@@ -140,13 +142,44 @@ async def test_a_dead_server_is_restarted_and_reported(
         await eventually(restarted)
         second = (await client.call_tool("fix__pid", {})).structured_content
     assert first is not None and second is not None and first["result"] != second["result"]
+    status = await readiness(upstream_gateway)
+    assert "fix" not in status["checks"]["mcp_servers"]["detail"]
+
+
+async def readiness(gw: GatewayThread) -> dict[str, Any]:
     async with httpx.AsyncClient() as http:
-        resp = await http.get(
-            upstream_gateway.url + "/health/ready", headers={"Authorization": f"Bearer {MASTER_KEY}"}
-        )
-    check = resp.json()["checks"]["mcp_servers"]
-    assert resp.status_code == 503 and not check["ok"]  # "broken" never starts
-    assert "broken: restarting" in check["detail"] and "fix" not in check["detail"]
+        resp = await http.get(gw.url + "/health/ready", headers={"Authorization": f"Bearer {MASTER_KEY}"})
+    body = resp.json()
+    assert (resp.status_code == 200) == (body["status"] == "ready")
+    return dict(body)
+
+
+async def test_a_server_that_cannot_start_is_reported_until_removed(upstream_gateway: GatewayThread) -> None:
+    original = upstream_gateway.config_path.read_text()
+    check = (await readiness(upstream_gateway))["checks"]["mcp_servers"]
+    assert not check["ok"] and "broken: restarting" in check["detail"]
+    assert "nonexistent" in check["detail"] or "No such file" in check["detail"]
+    upstream_gateway.config_path.write_text(original.split("  broken:")[0])  # hot reload drops it
+
+    async def healthy() -> bool:
+        return bool((await readiness(upstream_gateway))["checks"]["mcp_servers"]["ok"])
+
+    try:
+        await eventually(healthy)
+    finally:
+        upstream_gateway.config_path.write_text(original)
+
+    async def back() -> bool:
+        return "broken" in (await readiness(upstream_gateway))["checks"]["mcp_servers"]["detail"]
+
+    await eventually(back)
+
+
+async def test_doctor_probe() -> None:
+    broken = McpServerConfig(command="/nonexistent/mcp-server")
+    report = await probe_servers({"broken": broken}, timeout=0.5)
+    assert report["broken"]["state"] in ("starting", "restarting") and report["broken"]["tool_names"] == []
+    assert report["broken"]["last_error"]
 
 
 async def test_unknown_namespaced_tool_is_an_error(connect: Connect) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from adaptive_gateway.config import CompiledConfig, Model
 from adaptive_gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from adaptive_gateway.observability.requestlog import RequestLog
+from adaptive_gateway.pipeline import structured
 from adaptive_gateway.pipeline.auth import Authenticator
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.execute import BaseUrlResolver, Executor, OpenStream
@@ -92,7 +93,7 @@ class Gateway:
 
     async def complete(self, ctx: RequestContext) -> ChatResponse:
         plan = await self.plan(ctx)
-        resp = await self.executor.complete(ctx, plan)
+        resp = await structured.complete(self.executor, ctx, plan)
         ctx.settle(resp.usage)
         return resp
 

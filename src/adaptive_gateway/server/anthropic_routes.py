@@ -3,6 +3,8 @@ routes match on the path alone) and ``POST /v1/messages/count_tokens``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from adaptive_gateway.errors import GatewayError
@@ -48,7 +50,9 @@ class MessagesRoutes:
         finally:
             gw.finish(ctx)
 
-    async def _upstream_count(self, ctx: RequestContext, req: ChatRequest, body: dict[str, object]) -> int | None:
+    async def _upstream_count(
+        self, ctx: RequestContext, req: ChatRequest, body: dict[str, Any]
+    ) -> int | None:
         plan = await self.gw.plan(ctx)  # resolves the model (404 / 403) and applies policy filters
         dep = plan.candidates[0] if plan.candidates else None
         adapter = self.gw.adapters.get(dep.provider.adapter) if dep is not None else None

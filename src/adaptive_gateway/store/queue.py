@@ -137,6 +137,11 @@ class WriteBehind:
     def pending(self) -> int:
         return len(self.usage) + len(self.deliveries)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no write in progress."""
+        return not self.usage and not self.deliveries and not self._lock.locked()
+
     def add_usage(self, row: UsageRow) -> None:
         """Queue one usage row (never blocks)."""
         self.usage.append(row)

@@ -1,0 +1,75 @@
+"""A gateway with the accounts extension on a given store / Redis, and admin API shortcuts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from adaptive_gateway.accounts.admission import Admission
+from adaptive_gateway.accounts.runtime import Accounts
+from tests.support.gateway import MASTER_KEY, GatewayThread, openai_config
+
+ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
+# one pooled client for the whole test process: a new httpx client per call costs ~30 ms
+HTTP = httpx.Client(timeout=10)
+CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def config(
+    upstream: str,
+    *,
+    store_url: str | None = None,
+    redis_prefix: str | None = None,
+    refresh: float = 0.25,
+    flush: float = 0.1,
+    extra: str = "",
+) -> str:
+    """The standard test config (model ``gpt-test`` at $1 / $2 per million tokens) plus accounts settings."""
+    store = (
+        f'store: {{url: "{store_url}", flush_interval_seconds: {flush}}}'
+        if store_url
+        else (f"store: {{flush_interval_seconds: {flush}}}")
+    )
+    state = f"state: {{key_refresh_seconds: {refresh}"
+    if redis_prefix:
+        state += f', redis_url: "redis://127.0.0.1:6379/0", redis_prefix: "{redis_prefix}"'
+    state += "}"
+    return openai_config(upstream, extra=f"{store}\n{state}\n{extra}")
+
+
+def accounts_of(gw: GatewayThread) -> Accounts:
+    """The accounts runtime of a running in-process gateway."""
+    return next(s.acc for s in gw.app.gateway.stages if isinstance(s, Admission))
+
+
+def create_key(gw_url: str, **spec: Any) -> dict[str, Any]:
+    spec.setdefault("name", "test key")
+    resp = HTTP.post(gw_url + "/api/keys", headers=ADMIN, json=spec)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def chat(gw_url: str, key: str, **body: Any) -> httpx.Response:
+    return HTTP.post(gw_url + "/v1/chat/completions", headers=bearer(key), json={**CHAT, **body})
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def flushed(gw: GatewayThread) -> None:
+    """Wait until every queued usage row is written."""
+    acc = accounts_of(gw)
+    assert eventually(lambda: acc.queue is not None and acc.queue.idle), "write-behind did not drain"

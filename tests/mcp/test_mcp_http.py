@@ -176,6 +176,16 @@ async def test_session_is_bound_to_its_key(mcp_gateway: GatewayThread, agent_key
     assert closed.status_code in (200, 204)
 
 
+async def test_legacy_discover_probe_falls_back(mcp_gateway: GatewayThread) -> None:
+    """A discover probe the modern path cannot take is answered 400 with a JSON-RPC error (clients then
+    fall back to initialize); a well-formed one is answered (see test_lists_tools_with_schemas)."""
+    headers = {"Authorization": f"Bearer {MASTER_KEY}", "Accept": "application/json, text/event-stream"}
+    probe = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}}
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(mcp_gateway.url + "/mcp", json=probe, headers=headers)
+    assert resp.status_code in (400, 404) and "error" in resp.json()
+
+
 async def test_memory_items_are_resources(connect: Connect) -> None:
     async with connect() as client:
         written = (

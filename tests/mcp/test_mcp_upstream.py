@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -187,3 +188,30 @@ async def test_unknown_namespaced_tool_is_an_error(connect: Connect) -> None:
         await ready(client)
         result = await client.call_tool("broken__anything", {})
     assert result.is_error and "broken" in result.content[0].text
+
+
+async def test_streamable_http_upstream(upstream_gateway: GatewayThread, tmp_path: Path) -> None:
+    """A second gateway connects to the first one's /mcp over streamable HTTP (with a key header) and
+    re-exposes its tools, upstream MCP servers included, one namespace deeper."""
+    extra = (
+        f'mcp_servers:\n  first:\n    url: "{upstream_gateway.url}/mcp"\n'
+        f'    headers: {{Authorization: "Bearer {MASTER_KEY}"}}\n    max_trust: confidential\n'
+    )
+    fake = FakeUpstream("openai").start_in_thread()
+    second, _ = start_gateway(openai_config(fake.url, extra=extra), tmp_path)
+    try:
+        async with mcp_client(second.url) as client:
+
+            async def connected() -> bool:
+                return (await state_of(client, "first"))["state"] == "ready"
+
+            await eventually(connected)
+            names = {t.name for t in (await client.list_tools()).tools}
+            added = await client.call_tool("first__fix__add", {"a": 20, "b": 22})
+            blocked = await client.call_tool("first__memory_write", {"title": "t", "body": SECRET})
+    finally:
+        second.stop()
+        fake.stop_thread()
+    assert {"first__gateway_complete", "first__memory_search", "first__fix__add"} <= names
+    assert added.structured_content == {"result": 42}
+    assert blocked.is_error and "at most confidential" in blocked.content[0].text

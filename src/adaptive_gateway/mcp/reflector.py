@@ -22,19 +22,25 @@ from typing import Any
 from adaptive_gateway.mcp.memory_service import MemoryService
 from adaptive_gateway.memory import ItemNotFound, ItemType, MemoryItem
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.types import ChatRequest
+from adaptive_gateway.types import ChatRequest, ContentPart
 
 log = logging.getLogger("adaptive_gateway.mcp.reflector")
 
 Key = tuple[str, str, str]  # (model, deployment, task type)
 TAGS = ("route-reflector", "routing")
 
-# first predicate that holds names the task type; explicit labels win (see task_type)
+
+def _last_parts(req: ChatRequest) -> list[ContentPart]:
+    return req.messages[-1].content if req.messages else []
+
+
+# first predicate that holds names the task type; explicit labels win (see task_type). Only the last
+# message is looked at, so the cost does not grow with the conversation (this runs on every request).
 _TASK_RULES: tuple[tuple[str, Callable[[ChatRequest], bool]], ...] = (
     ("tools", lambda r: bool(r.tools)),
     ("json", lambda r: r.response_format is not None and r.response_format.type != "text"),
-    ("vision", lambda r: any(p.type == "image" for m in r.messages for p in m.content)),
-    ("code", lambda r: bool(r.messages) and "```" in r.messages[-1].text()),
+    ("vision", lambda r: any(p.type == "image" for p in _last_parts(r))),
+    ("code", lambda r: any(p.type == "text" and "```" in p.text for p in _last_parts(r))),
 )
 
 

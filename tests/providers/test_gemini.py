@@ -153,3 +153,62 @@ def test_classify_keeps_status(status: int, name: str) -> None:
 def test_classify_non_json_error() -> None:
     err = ADAPTER.classify_error(502, b"<html>bad gateway</html>", {})
     assert err.status == 502 and "bad gateway" in err.message
+
+
+def test_signed_thoughts_and_calls_render_as_well_framed_anthropic_blocks() -> None:
+    """Gemini 2.5/3 stream: thought parts, then a functionCall carrying the thought signature, then the
+    finish. Rendered for an Anthropic client: one thinking block (text, then its signature), closed before
+    one tool_use block whose input is the whole arguments object."""
+    from adaptive_gateway.wire.anthropic import AnthropicMessagesWire
+
+    chunks = [
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Need the ", "thought": True}]}}]},
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "weather.", "thought": True}]}}]},
+        {
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {
+                                "functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
+                                "thoughtSignature": "c2lnbg==",
+                            }
+                        ],
+                    }
+                }
+            ]
+        },
+        {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "thoughtsTokenCount": 3},
+        },
+    ]
+    data = b"".join(b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in chunks)
+    req = ChatRequest(
+        "m", [Message("user", [ContentPart("text", text="weather?")])], stream=True, wire="anthropic_messages"
+    )
+    renderer = AnthropicMessagesWire().stream_renderer(req, "msg_1")
+    out = b"".join(renderer.render(e) for e in feed_split(data, 13)) + renderer.finish()
+    events = [orjson.loads(line[6:]) for line in out.split(b"\n") if line.startswith(b"data: ")]
+    kinds = [
+        (e["type"], e.get("index"), (e.get("content_block") or e.get("delta") or {}).get("type"))
+        for e in events
+        if e["type"].startswith("content_block")
+    ]
+    assert kinds == [
+        ("content_block_start", 0, "thinking"),
+        ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "signature_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, "tool_use"),
+        ("content_block_delta", 1, "input_json_delta"),
+        ("content_block_stop", 1, None),
+    ]
+    deltas = [e["delta"] for e in events if e["type"] == "content_block_delta"]
+    assert "".join(d.get("thinking", "") for d in deltas) == "Need the weather."
+    assert deltas[2]["signature"] == "c2lnbg=="
+    assert orjson.loads(deltas[3]["partial_json"]) == {"city": "Paris"}
+    final = next(e for e in events if e["type"] == "message_delta")
+    assert final["delta"]["stop_reason"] == "tool_use" and final["usage"]["output_tokens"] == 7

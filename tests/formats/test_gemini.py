@@ -9,7 +9,8 @@ import pytest
 
 from adaptive_gateway.errors import InvalidRequest, UnsupportedContent, UpstreamError
 from adaptive_gateway.formats import gemini
-from adaptive_gateway.formats.gemini_request import SKIP_SIGNATURE, decode, encode
+from adaptive_gateway.formats.gemini_encode import SKIP_SIGNATURE, encode
+from adaptive_gateway.formats.gemini_request import decode
 from adaptive_gateway.types import (
     ChatRequest,
     ChatResponse,

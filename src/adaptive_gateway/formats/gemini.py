@@ -1,7 +1,8 @@
 """Gemini ``generateContent`` responses <-> canonical types, and the helpers every Gemini codec shares.
 
 Pure; used by ``wire/gemini.py`` (clients) and ``providers/gemini.py`` (upstreams). Requests are in
-:mod:`~adaptive_gateway.formats.gemini_request`, streams in :mod:`~adaptive_gateway.formats.gemini_stream`.
+:mod:`~adaptive_gateway.formats.gemini_request` (decode) and :mod:`~adaptive_gateway.formats.gemini_encode`,
+streams in :mod:`~adaptive_gateway.formats.gemini_stream`.
 Gemini accepts camelCase and snake_case for every field (the Python SDK mixes them), so reads go
 through :func:`g`.
 """

@@ -17,7 +17,7 @@ import orjson
 
 from adaptive_gateway.config import Deployment
 from adaptive_gateway.errors import GatewayError, UpstreamError
-from adaptive_gateway.formats import gemini, gemini_request
+from adaptive_gateway.formats import gemini, gemini_encode
 from adaptive_gateway.formats.gemini_stream import StreamDecoder
 from adaptive_gateway.providers.base import UpstreamRequest, base_headers, classify_status
 from adaptive_gateway.providers.sse import SSEDecoder
@@ -115,7 +115,7 @@ class GeminiAdapter:
         return f"{base}{version}/models/{model}:{action}"
 
     def build(self, req: ChatRequest, dep: Deployment, api_key: str | None) -> UpstreamRequest:
-        body = gemini_request.encode(req) if req.wire != self.native_wire or req.raw is None else req.raw
+        body = gemini_encode.encode(req) if req.wire != self.native_wire or req.raw is None else req.raw
         headers = base_headers(dep.provider, api_key)
         return UpstreamRequest("POST", self.url(dep, req.stream), headers, orjson.dumps(body), req.stream)
 

@@ -156,7 +156,7 @@ def _create(path: Path, plan: ConfigPlan, state: Path, ask: Asker | None) -> str
 def _merge(path: Path, plan: ConfigPlan, state: Path, ask: Asker | None) -> tuple[str, str | None]:
     """Add the plan to an existing config; (status, a new master key when the config had none)."""
     existing = _existing(path)
-    edits: list[SetValue] = plan.edits()
+    edits: list[SetValue] = []
     auth = existing.get("auth")
     key = None
     if not (isinstance(auth, dict) and auth.get("master_key_hash")):
@@ -166,6 +166,7 @@ def _merge(path: Path, plan: ConfigPlan, state: Path, ask: Asker | None) -> tupl
         result = edit_config(
             path,
             edits,
+            add={"providers": plan.providers, "models": plan.models},
             show=show_diff if ask is not None else None,
             confirm=(lambda q: ask(q, True)) if ask is not None else None,
             backups=state / "backups" / "config",

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from adaptive_gateway.discovery import PROVIDER_KEYS, KeyFinding, RuntimeFinding
-from adaptive_gateway.integrations import SetValue
 
 # discovery runtime kind -> config preset (kinds missing here are not used as providers: Open WebUI
 # needs its own API key and is rather a client)
@@ -60,13 +59,6 @@ class ConfigPlan:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     grants: list[Grant] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # models left alone because the name is taken
-
-    def edits(self) -> list[SetValue]:
-        """Edits adding each provider and model only where the name is still free."""
-        return [
-            *(SetValue(("providers", n), p, only_if_missing=True) for n, p in self.providers.items()),
-            *(SetValue(("models", n), m, only_if_missing=True) for n, m in self.models.items()),
-        ]
 
     @property
     def empty(self) -> bool:

@@ -4,6 +4,8 @@ namespaced, with per-key allow-lists, argument trust checks, receipts, and resta
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -142,7 +144,17 @@ async def test_a_dead_server_is_restarted_and_reported(
 
         await eventually(restarted)
         second = (await client.call_tool("fix__pid", {})).structured_content
-    assert first is not None and second is not None and first["result"] != second["result"]
+        assert first is not None and second is not None and first["result"] != second["result"]
+        restarts = (await state_of(client, "fix"))["restarts"]
+        os.kill(second["result"], signal.SIGKILL)  # dies while idle: noticed without any call
+
+        async def restarted_again() -> bool:
+            state = await state_of(client, "fix")
+            return state["state"] == "ready" and state["restarts"] > restarts
+
+        await eventually(restarted_again)
+        third = (await client.call_tool("fix__pid", {})).structured_content
+    assert third is not None and third["result"] != second["result"]
     status = await readiness(upstream_gateway)
     assert "fix" not in status["checks"]["mcp_servers"]["detail"]
 

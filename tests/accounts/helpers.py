@@ -73,3 +73,24 @@ def flushed(gw: GatewayThread) -> None:
     """Wait until every queued usage row is written."""
     acc = accounts_of(gw)
     assert eventually(lambda: acc.queue is not None and acc.queue.idle), "write-behind did not drain"
+
+
+def query(store_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one SQL query against a store, from any thread (with or without a running loop)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+
+    from adaptive_gateway.store.db import Store
+
+    async def run() -> list[tuple[Any, ...]]:
+        store = Store(store_url)
+        try:
+            async with store.engine.connect() as conn:
+                return [tuple(r) for r in (await conn.execute(text(sql))).all()]
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()

@@ -13,14 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
-from sqlalchemy.engine import make_url
+# alembic logs one INFO line per plugin when its command module is imported
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-from adaptive_gateway.store.db import Store
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import Connection, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from adaptive_gateway.store.db import Store  # noqa: E402
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK = 0x61677701  # arbitrary, constant: "agw" + 1
@@ -72,7 +75,6 @@ async def downgrade(store: Store, revision: str = "base") -> None:
 
 
 async def _run(store: Store, step: object) -> None:
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin otherwise
     lock = _file_lock(store)
     await asyncio.to_thread(lock.__enter__)
     try:

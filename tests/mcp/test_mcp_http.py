@@ -220,3 +220,24 @@ async def test_receipts_for_every_call(mcp_gateway: GatewayThread, connect: Conn
     assert ok.key.startswith(MASTER_KEY[:10]) and MASTER_KEY not in ok.key
     assert ok.args_sha256.startswith("sha256:") and ok.duration_ms >= 0
     assert failed.status == "tool_error" and failed.agent == "receipt-agent"
+
+
+async def test_model_tools_apply_the_callers_key_limits(mcp_gateway: GatewayThread, connect: Connect) -> None:
+    """The pipeline's stages run as the MCP caller's key (here: the accounts extension's per-key limit)."""
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(
+            mcp_gateway.url + "/api/keys",
+            json={"name": "small", "max_tokens": 5},
+            headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        )
+    if resp.status_code != 201:
+        pytest.skip("no virtual keys (accounts extension not installed)")
+    async with connect(resp.json()["key"]) as client:
+        refused = await client.call_tool(
+            "gateway_complete", {"prompt": "x", "model": "gpt-test", "max_tokens": 50}
+        )
+        allowed = await client.call_tool(
+            "gateway_complete", {"prompt": "x", "model": "gpt-test", "max_tokens": 5}
+        )
+    assert refused.is_error and "exceeds this key's limit of 5" in refused.content[0].text
+    assert not allowed.is_error

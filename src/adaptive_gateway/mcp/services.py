@@ -4,7 +4,6 @@ upstream MCP hub, receipts and the route reflector. Tool calls are dispatched he
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -83,8 +82,10 @@ class McpServices:
             await asyncio.sleep(max(self.gateway.config.source.server.reload_poll_seconds, 0.5))
             wanted = self.gateway.config.source.mcp_servers
             if wanted != self.hub.configs:
-                with contextlib.suppress(Exception):
+                try:
                     await self.hub.reconcile(wanted)
+                except Exception:
+                    log.warning("could not apply the new mcp_servers config", exc_info=True)
 
     async def status(self) -> dict[str, Any]:
         """What ``/health/ready`` reports, plus each MCP server's state."""

@@ -60,7 +60,7 @@ def _fix(ctx: DoctorContext, findings: list[Finding], yes: bool) -> list[Finding
         err.print("Safe fixes available:")
         for f in todo:
             err.print(f"  - {f.repair.description if f.repair else ''}  ({f.check})", markup=False)
-        if not (yes or typer.confirm("Apply them?", default=False)):
+        if not (yes or typer.confirm("Apply them?", default=False, err=True)):
             break
         apply_repairs(todo, lambda msg: err.print(msg, markup=False))
         applied |= {f.repair.description for f in todo if f.repair}

@@ -49,6 +49,8 @@ async def check_embedded(ctx: DoctorContext) -> list[Finding]:
         from adaptive_gateway.embedded import INSTALL_HINT, availability, bundled_model
     except ImportError as exc:
         return [Finding("embedded", "skip", f"not available in this build ({exc.name})")]
+    if ctx.compiled is None and ctx.text is not None:
+        return [Finding("embedded", "skip", "config not valid")]
     avail = availability()
     bundled = bundled_model()
     hint = avail.hint or INSTALL_HINT

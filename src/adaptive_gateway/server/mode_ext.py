@@ -91,9 +91,11 @@ def guard_forward(gw: Gateway) -> Forward:
     async def guarded(ctx: RequestContext, path: str, body: dict[str, Any], stream: bool) -> Any:
         if is_offline(ctx.config):
             model = ctx.config.resolve(str(body.get("model")))
-            picked = next(
-                (d for d in model.deployments if d.provider.adapter in FORWARD_ADAPTERS), None
-            ) if model else None
+            picked = (
+                next((d for d in model.deployments if d.provider.adapter in FORWARD_ADAPTERS), None)
+                if model
+                else None
+            )
             if picked is not None and picked.provider.locality != "local":
                 raise offline_error(ctx.config, str(body.get("model")))
         return await forward(ctx, path, body, stream)
@@ -105,7 +107,7 @@ def install(app: GatewayApp) -> None:
     gw = app.gateway
     gw.filters.append(offline_filter)
     gw.stages.insert(0, offline_stage)  # before admission reserves any budget
-    gw.forward_openai = guard_forward(gw)  # type: ignore[method-assign]
+    gw.forward_openai = guard_forward(gw)  # type: ignore[method-assign,assignment]
 
     async def mode_ready() -> tuple[str, bool, str]:
         if not is_offline(gw.config):

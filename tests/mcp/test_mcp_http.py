@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from adaptive_gateway.config import gateway_home
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.mcp.names import CLIENT_SAFE
 from tests.mcp.conftest import AgentKey, Connect
@@ -220,6 +224,13 @@ async def test_receipts_for_every_call(mcp_gateway: GatewayThread, connect: Conn
     assert ok.key.startswith(MASTER_KEY[:10]) and MASTER_KEY not in ok.key
     assert ok.args_sha256.startswith("sha256:") and ok.duration_ms >= 0
     assert failed.status == "tool_error" and failed.agent == "receipt-agent"
+    if services.receipts.ledger is not None:  # the ledger's receipts store, written behind the request
+        folder = gateway_home() / "mcp-receipts"
+        deadline = time.monotonic() + 10
+        while not any(ok.id in p.read_text() for p in folder.glob("*.jsonl")):
+            assert time.monotonic() < deadline, "receipt not written to the ledger"
+            await asyncio.sleep(0.05)
+        assert ok.id.startswith("rc_") and MASTER_KEY not in "".join(p.read_text() for p in folder.glob("*"))
 
 
 async def test_model_tools_apply_the_callers_key_limits(mcp_gateway: GatewayThread, connect: Connect) -> None:

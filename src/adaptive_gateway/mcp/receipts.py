@@ -1,19 +1,22 @@
 """A receipt per MCP tool call: which tool, on which server, for which key, how long, what outcome.
 
 Receipts never hold argument values: only their SHA-256, so a receipt can prove what was sent
-without storing it. Each receipt is written as one line of the gateway's structured request log
-(behind the request) and kept in a small in-memory ring for ``gateway_health`` and tests.
+without storing it. Each receipt goes to the gateway's structured request log (behind the request),
+to the ledger's receipts store when that module is present (``<home>/mcp-receipts/<day>.jsonl``,
+written behind the request by its background writer), and to a small in-memory ring.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,6 +26,7 @@ from adaptive_gateway.mcp.context import Caller
 log = logging.getLogger("adaptive_gateway.mcp.receipts")
 
 Sink = Callable[[dict[str, Any]], None]
+RECEIPTS_DIR = "mcp-receipts"  # under the gateway home; the ledger's context receipts are in receipts/
 
 
 def argument_hash(args: Any) -> str:
@@ -50,24 +54,55 @@ class ToolReceipt:
         return {"kind": "mcp_tool_call", **asdict(self)}
 
 
-class ReceiptLog:
-    """Keeps the last ``keep`` receipts and forwards each to ``sink`` (the request log)."""
+class LedgerSink:
+    """Appends receipts to a ``ledger.receipts.ReceiptStore`` through the ledger's background writer."""
 
-    def __init__(self, sink: Sink | None = None, keep: int = 256) -> None:
-        self.sink = sink
+    def __init__(self, root: Path) -> None:
+        receipts = importlib.import_module("adaptive_gateway.ledger.receipts")
+        writer = importlib.import_module("adaptive_gateway.ledger.writer")
+        self.new_id: Callable[[], str] = receipts.new_receipt_id
+        self.writer: Any = writer.BackgroundWriter(receipts.ReceiptStore(root).append)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.writer.submit(record)
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+
+    @classmethod
+    def open(cls, root: Path) -> LedgerSink | None:
+        """A sink on ``root``, or None when the ledger's receipts store is not available."""
+        try:
+            return cls(root)
+        except (ImportError, AttributeError, TypeError):
+            return None
+
+
+class ReceiptLog:
+    """Keeps the last ``keep`` receipts and forwards each to every sink (request log, ledger)."""
+
+    def __init__(self, *sinks: Sink | None, keep: int = 256, ledger: LedgerSink | None = None) -> None:
+        self.sinks = [sink for sink in (*sinks, ledger) if sink is not None]
+        self.ledger = ledger
         self.recent: deque[ToolReceipt] = deque(maxlen=keep)
 
     def new_id(self) -> str:
+        if self.ledger is not None:
+            return self.ledger.new_id()
         return "mcpr_" + os.urandom(10).hex()
 
     def add(self, receipt: ToolReceipt) -> None:
         self.recent.append(receipt)
-        if self.sink is not None:
+        for sink in self.sinks:
             try:
-                self.sink(receipt.record())
+                sink(receipt.record())
             except Exception:  # a receipt sink must never fail the call it describes
                 log.warning("receipt sink failed", exc_info=True)
-        log.debug("mcp tool call %s %s %s", receipt.tool, receipt.status, receipt.duration_ms)
+
+    async def stop(self) -> None:
+        """Write what the ledger sink still holds."""
+        if self.ledger is not None:
+            await self.ledger.stop()
 
     def record(
         self,

@@ -12,6 +12,7 @@ from typing import Any
 import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
+from adaptive_gateway.config import gateway_home
 from adaptive_gateway.errors import GatewayError
 from adaptive_gateway.mcp.context import Caller, ToolError, ToolSpec, error_result
 from adaptive_gateway.mcp.gateway_tools import GatewayTools
@@ -20,7 +21,7 @@ from adaptive_gateway.mcp.handoff_tools import HandoffTools
 from adaptive_gateway.mcp.hub import McpHub
 from adaptive_gateway.mcp.memory_service import MemoryService
 from adaptive_gateway.mcp.memory_tools import MemoryTools
-from adaptive_gateway.mcp.receipts import ReceiptLog
+from adaptive_gateway.mcp.receipts import RECEIPTS_DIR, LedgerSink, ReceiptLog
 from adaptive_gateway.mcp.reflector import RouteReflector
 from adaptive_gateway.mcp.resources import MemoryResources
 from adaptive_gateway.mcp.upstream import Supervision
@@ -48,7 +49,7 @@ class McpServices:
     ) -> None:
         self.gateway = gateway
         self.guard = ContentGuard()
-        self.receipts = ReceiptLog(sink=gateway.log.write)
+        self.receipts = ReceiptLog(gateway.log.write, ledger=LedgerSink.open(gateway_home() / RECEIPTS_DIR))
         self.memory = MemoryService(self.guard, memory_root)
         self.reflector = RouteReflector(self.memory, interval=reflect_interval)
         self.hub = McpHub(self.guard, self.receipts, supervision)
@@ -76,6 +77,7 @@ class McpServices:
             self._watcher = None
         await self.hub.stop()
         await self.reflector.stop()
+        await self.receipts.stop()
 
     async def _follow_config(self) -> None:
         while True:

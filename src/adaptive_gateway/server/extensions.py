@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from adaptive_gateway.server.app import GatewayApp
 
 EXTENSIONS: tuple[str, ...] = (
+    "adaptive_gateway.server.trust_ext",  # first: a request it blocks consumes no quota
     "adaptive_gateway.server.embedded_ext",
     "adaptive_gateway.server.routing_ext",
     "adaptive_gateway.server.accounts_ext",

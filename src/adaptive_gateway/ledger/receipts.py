@@ -1,0 +1,122 @@
+"""Context receipts on disk: one JSON object per line, one file per UTC day.
+
+Layout: ``<home>/receipts/<YYYY-MM-DD>.jsonl`` (directory 0700, files 0600). A receipt id carries its
+time (``rc_20250314T101502_3f9a1c2e``), so :meth:`ReceiptStore.get` opens only that day's file, and
+:meth:`ReceiptStore.list` reads the newest files backwards. Appends take an exclusive ``flock`` and
+write each batch with one ``write``, so several workers may share the directory. Receipts hold no
+message text unless content recording is enabled (see ``server/trust_receipts.py``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import fcntl
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+RECEIPTS_DIR = "receipts"
+_ID = re.compile(r"^rc_(\d{4})(\d{2})(\d{2})T\d{6}_[0-9a-f]{8,32}$")
+_BLOCK = 1 << 16
+
+Receipt = dict[str, Any]
+
+
+def new_receipt_id(now: float | None = None) -> str:
+    """A unique, time-sortable receipt id: ``rc_<UTC yyyymmddThhmmss>_<random hex>``."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"rc_{stamp}_{os.urandom(6).hex()}"
+
+
+def day_of(receipt_id: str) -> str | None:
+    """``YYYY-MM-DD`` of a well-formed receipt id, else None."""
+    match = _ID.match(receipt_id)
+    return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else None
+
+
+class ReceiptStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def append(self, receipts: builtins.list[Receipt]) -> None:
+        """Append receipts (each with an ``id``) to their days' files."""
+        by_day: dict[str, list[bytes]] = {}
+        for receipt in receipts:
+            day = day_of(str(receipt.get("id", ""))) or time.strftime("%Y-%m-%d", time.gmtime())
+            by_day.setdefault(day, []).append(orjson.dumps(receipt) + b"\n")
+        if not by_day:
+            return
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for day, lines in by_day.items():
+            fd = os.open(
+                self.root / f"{day}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.write(fd, b"".join(lines))
+            finally:
+                os.close(fd)
+
+    def get(self, receipt_id: str) -> Receipt | None:
+        """The receipt with this id, or None."""
+        day = day_of(receipt_id)
+        if day is None:
+            return None
+        path = self.root / f"{day}.jsonl"
+        needle = f'"id":"{receipt_id}"'.encode()
+        try:
+            with path.open("rb") as handle:
+                for line in handle:
+                    if needle in line:
+                        found: Receipt = orjson.loads(line)
+                        return found
+        except FileNotFoundError:
+            return None
+        return None
+
+    def list(self, limit: int = 50, keep: Callable[[Receipt], bool] | None = None) -> builtins.list[Receipt]:
+        """The newest receipts first (at most ``limit``), optionally only those ``keep`` accepts."""
+        out: builtins.list[Receipt] = []
+        for path in self._days():
+            for line in _lines_backwards(path):
+                try:
+                    receipt = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if keep is None or keep(receipt):
+                    out.append(receipt)
+                    if len(out) >= limit:
+                        return out
+        return out
+
+    def _days(self) -> builtins.list[Path]:
+        try:
+            names = [p for p in self.root.iterdir() if re.fullmatch(r"\d{4}-\d{2}-\d{2}\.jsonl", p.name)]
+        except FileNotFoundError:
+            return []
+        return sorted(names, reverse=True)
+
+
+def _lines_backwards(path: Path) -> Iterator[bytes]:
+    """The non-empty lines of ``path``, last first, reading blocks from the end."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        position = handle.tell()
+        rest = b""
+        while position > 0:
+            size = min(_BLOCK, position)
+            position -= size
+            handle.seek(position)
+            block = handle.read(size) + rest
+            lines = block.split(b"\n")
+            rest = lines[0]
+            for line in reversed(lines[1:]):
+                if line.strip():
+                    yield line
+        if rest.strip():
+            yield rest

@@ -1,0 +1,208 @@
+"""Building context receipts and run records from a finished request context.
+
+Called by the write-behind worker (``ledger/writer.py``), never on the request path, except for
+``/v1/simulate``, which shows the receipt a request would get. A receipt says what the request's
+trust level was and why, what the detectors found (types and counts), what was used, blocked and
+redacted, the route candidates and the chosen one with the reason, provider, tokens, cost, latency
+and a SHA-256 per message; message text only with ``trust.receipts.record_content`` and only up to
+``trust.receipts.max_content_level``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from adaptive_gateway.formats import openai_chat
+from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.routing.plan import Plan
+from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
+from adaptive_gateway.trust.levels import TrustLevel
+from adaptive_gateway.trust.restore import StreamCapture
+from adaptive_gateway.trust.settings import TrustSettings
+from adaptive_gateway.types import ChatResponse
+
+RECEIPT_NOTE = "trust.receipt_id"
+PLAN_NOTE = "trust.plan"
+RESPONSE_NOTE = "trust.response"
+CAPTURE_NOTE = "trust.capture"
+MAX_ERROR = 500
+
+
+@dataclass(slots=True)
+class Finished:
+    """A finished request as the finisher hands it to the writer: the context and when it ended."""
+
+    ctx: RequestContext
+    settings: TrustSettings
+    latency_ms: float
+    ended_at: float
+
+
+def _outcome(ctx: RequestContext, decision: TrustDecision | None, simulated: bool) -> str:
+    if simulated:
+        return "simulated"
+    if ctx.status < 400:
+        return "success"
+    verdict = decision.verdict if decision is not None else None
+    if ctx.status == 403 and verdict is not None and verdict.kind == "block":
+        return "blocked"
+    return "cancelled" if ctx.status == 499 else "failed"
+
+
+def route_section(plan: Plan | None, ctx: RequestContext) -> dict[str, Any] | None:
+    """Candidates in order with their roles, the skipped ones with why, and the chosen one."""
+    if plan is None:
+        return None
+    candidates = [
+        {
+            "deployment": d.id,
+            "provider": d.provider.name,
+            "locality": d.provider.locality,
+            "role": plan.role(i),
+        }
+        for i, d in enumerate(plan.candidates)
+    ]
+    chosen = None
+    dep = ctx.deployment
+    if dep is not None:
+        index = next((i for i, d in enumerate(plan.candidates) if d.id == dep.id), None)
+        reason = plan.role(index) if index is not None else "chosen outside the plan"
+        if index and ctx.attempts:
+            reason += f" (after {len(ctx.attempts)} failed attempt(s))"
+        chosen = {"deployment": dep.id, "reason": reason}
+    return {
+        "model": plan.model.name,
+        "strategy": plan.strategy,
+        "arm": plan.arm,
+        "candidates": candidates,
+        "skipped": [{"deployment": d.id, "reason": why} for d, why in plan.skipped],
+        "chosen": chosen,
+    }
+
+
+def content_section(
+    ctx: RequestContext, decision: TrustDecision | None, settings: TrustSettings
+) -> dict[str, Any]:
+    req = ctx.request
+    if req is None:
+        return {"hashes": []}
+    hashes = [
+        {"role": m.role, "sha256": hashlib.sha256(m.text().encode()).hexdigest(), "chars": len(m.text())}
+        for m in req.messages
+    ]
+    redacted = decision is not None and decision.redaction is not None
+    out: dict[str, Any] = {
+        "hashes": hashes,
+        "of": "text sent upstream (after redaction)" if redacted else "text",
+    }
+    opts = settings.receipts
+    if (
+        opts.record_content
+        and decision is not None
+        and decision.level <= TrustLevel.parse(opts.max_content_level)
+    ):
+        out["messages"] = [{"role": m.role, "text": m.text()} for m in req.messages]
+    return out
+
+
+def build_receipt(
+    ctx: RequestContext,
+    settings: TrustSettings,
+    *,
+    latency_ms: float,
+    ended_at: float,
+    simulated: bool = False,
+) -> dict[str, Any]:
+    """The receipt of ``ctx`` (never holds a detected value)."""
+    decision = ctx.notes.get(TRUST_NOTE)
+    decision = decision if isinstance(decision, TrustDecision) else None
+    plan = ctx.notes.get(PLAN_NOTE)
+    req, dep, p, usage = ctx.request, ctx.deployment, ctx.principal, ctx.usage
+    trust = decision.summary() if decision is not None else {"level": None, "reasons": ["not classified"]}
+    blocked = [{"deployment": d, "reason": why} for d, why in (decision.vetoed if decision else [])]
+    return {
+        "id": ctx.notes.get(RECEIPT_NOTE),
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ended_at)),
+        "request_id": ctx.request_id,
+        "route": ctx.route,
+        "status": ctx.status,
+        "outcome": _outcome(ctx, decision, simulated),
+        "error": ctx.error[:MAX_ERROR] if ctx.error else None,
+        "principal": {"id": p.id, "kind": p.kind, "key": p.key_prefix, "tenant": p.tenant} if p else None,
+        "model": req.model if req is not None else None,
+        "stream": bool(req.stream) if req is not None else False,
+        "trust": trust,
+        "used": {
+            "provider": dep.provider.name,
+            "locality": dep.provider.locality,
+            "deployment": dep.id,
+            "upstream_model": dep.upstream_model,
+            "sources": sorted(decision.sources) if decision else [],
+        }
+        if dep is not None
+        else None,
+        "blocked": blocked,
+        "redacted": dict(decision.redaction.counts) if decision and decision.redaction else {},
+        "routing": route_section(plan if isinstance(plan, Plan) else None, ctx),
+        "attempts": [
+            {"deployment": a.deployment, "error": a.error[:MAX_ERROR], "status": a.status}
+            for a in ctx.attempts
+        ],
+        "fallbacks": ctx.fallbacks,
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+        }
+        if usage is not None
+        else None,
+        "cost_usd": round(ctx.cost, 8),
+        "latency_ms": round(latency_ms, 2),
+        "content": content_section(ctx, decision, settings),
+        "config_digest": ctx.config.digest,
+        "policy_version": settings.version,
+    }
+
+
+def response_body(ctx: RequestContext) -> dict[str, Any] | None:
+    """The answer the client saw, as JSON (an OpenAI chat body, or the upstream's own for passthrough)."""
+    resp = ctx.notes.get(RESPONSE_NOTE)
+    if isinstance(resp, ChatResponse):
+        if resp.choices:
+            return openai_chat.encode_response(resp)
+        return resp.raw
+    capture = ctx.notes.get(CAPTURE_NOTE)
+    if isinstance(capture, StreamCapture):
+        indexes = sorted(set(capture.text) | {i for i, _ in capture.tool_calls} | set(capture.finish)) or [0]
+        return {
+            "object": "chat.completion",
+            "choices": [
+                {"index": i, "message": capture.message(i), "finish_reason": capture.finish.get(i)}
+                for i in indexes
+            ],
+        }
+    return None
+
+
+def run_parts(ctx: RequestContext, receipt: dict[str, Any], decision: TrustDecision) -> dict[str, Any]:
+    """The files of a run folder."""
+    return {
+        "request": decision.run_request or {},
+        "response": response_body(ctx),
+        "receipt": receipt,
+        "run": {
+            "id": receipt["id"],
+            "ts": receipt["ts"],
+            "model": receipt["model"],
+            "status": receipt["status"],
+            "outcome": receipt["outcome"],
+            "config_digest": receipt["config_digest"],
+            "policy_version": receipt["policy_version"],
+            "trust_level": decision.level.label,
+            "route_decision": receipt["routing"],
+            "deployment": (receipt["used"] or {}).get("deployment"),
+        },
+    }

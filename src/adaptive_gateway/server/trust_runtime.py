@@ -1,0 +1,110 @@
+"""The trust extension's state, hung off the app: compiled settings per config, the consent ledger
+view, the decision client, and the write-behind of receipts and run folders.
+
+Settings are compiled once per config section (a reload swaps them) and looked up by the section's
+identity; the ledger snapshot is refreshed by a background task; receipts and runs are written by a
+worker thread in batches. Nothing here reads a file or a database per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+from adaptive_gateway.config import CompiledConfig
+from adaptive_gateway.config.trust_schema import TrustConfig
+from adaptive_gateway.ledger.consent import ConsentLedger
+from adaptive_gateway.ledger.consent_view import LEDGER_FILE, ConsentSnapshot, ConsentView
+from adaptive_gateway.ledger.receipts import RECEIPTS_DIR, ReceiptStore
+from adaptive_gateway.ledger.runs import RUNS_DIR, RunStore
+from adaptive_gateway.ledger.writer import BackgroundWriter
+from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, Finished, build_receipt, run_parts
+from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
+from adaptive_gateway.trust.opa import DecisionClient
+from adaptive_gateway.trust.settings import TrustSettings, compile_trust
+
+log = logging.getLogger("adaptive_gateway.trust")
+_CACHE_SIZE = 4  # configs in flight at once during reloads
+
+
+class TrustRuntime:
+    def __init__(self, home: Path, current: Callable[[], CompiledConfig]) -> None:
+        self.home = home
+        self.current = current
+        self.consent_view = ConsentView(ConsentLedger(home / LEDGER_FILE))
+        self.decider = DecisionClient()
+        self.receipts = ReceiptStore(home / RECEIPTS_DIR)
+        self.runs = RunStore(home / RUNS_DIR)
+        self.writer: BackgroundWriter[Finished] = BackgroundWriter(self._write)
+        self._settings: dict[int, tuple[TrustConfig, TrustSettings]] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    # ---- lookups on the request path ----------------------------------------------------------------
+
+    def settings_for(self, config: CompiledConfig) -> TrustSettings:
+        """The compiled trust settings of ``config`` (built on first use, then cached)."""
+        section = config.source.trust
+        hit = self._settings.get(id(section))
+        if hit is not None and hit[0] is section:
+            return hit[1]
+        compiled = compile_trust(section, config.source.providers)
+        if len(self._settings) >= _CACHE_SIZE:
+            self._settings.pop(next(iter(self._settings)))
+        self._settings[id(section)] = (section, compiled)
+        return compiled
+
+    def consents(self) -> ConsentSnapshot:
+        return self.consent_view.snapshot()
+
+    def finish(self, ctx: RequestContext) -> None:
+        """The finisher: queue the receipt (and run) of a request that got a receipt id."""
+        if RECEIPT_NOTE not in ctx.notes:
+            return
+        decision = ctx.notes.get(TRUST_NOTE)
+        record = isinstance(decision, TrustDecision) and decision.record_runs
+        settings = self.settings_for(ctx.config)
+        if record or settings.receipts.enabled:
+            self.writer.submit(Finished(ctx, settings, ctx.elapsed_ms(), time.time()))
+
+    # ---- background ---------------------------------------------------------------------------------
+
+    def _write(self, batch: list[Finished]) -> None:
+        receipts = []
+        for item in batch:
+            ctx, settings = item.ctx, item.settings
+            receipt = build_receipt(ctx, settings, latency_ms=item.latency_ms, ended_at=item.ended_at)
+            if settings.receipts.enabled:
+                receipts.append(receipt)
+            decision = ctx.notes.get(TRUST_NOTE)
+            if isinstance(decision, TrustDecision) and decision.record_runs and decision.run_request:
+                try:
+                    self.runs.write(receipt["id"], run_parts(ctx, receipt, decision))
+                except OSError:
+                    log.exception("writing run %s failed", receipt["id"])
+        self.receipts.append(receipts)
+
+    async def start(self) -> None:
+        self.writer.start()
+        await asyncio.to_thread(self.consent_view.refresh)
+        self._poller = asyncio.create_task(self._poll(), name="consent-ledger-poll")
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings_for(self.current()).ledger_poll_seconds)
+            try:
+                await asyncio.to_thread(self.consent_view.refresh)
+            except Exception:
+                log.exception("re-reading the consent ledger failed")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._poller
+        await self.writer.stop()
+        await self.decider.close()

@@ -1,0 +1,89 @@
+"""Which deployments may receive a request at a given trust level: the candidate veto.
+
+One rule table for every candidate, fallbacks and context fallbacks included (the planner asks it for
+each). Reasons start with ``trust:`` so receipts and route explanations can tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Protocol
+
+from adaptive_gateway.config import CompiledConfig, Deployment, Model
+from adaptive_gateway.trust.levels import TrustLevel
+from adaptive_gateway.trust.policy import consented_for, provider_scope
+from adaptive_gateway.trust.settings import TrustSettings
+
+Veto = Callable[[Deployment], str | None]
+PREFIX = "trust: "
+
+
+class Consents(Protocol):
+    """The consent ledger as the stage sees it (``ledger.consent_view.ConsentSnapshot``)."""
+
+    @property
+    def granted(self) -> Collection[str]: ...
+
+    @property
+    def revoked(self) -> Collection[str]: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def provider_entries(self) -> bool: ...
+
+
+def needs_provider_grant(settings: TrustSettings, consents: Consents) -> bool:
+    """Whether every hosted provider needs its own ``provider:<name>`` grant right now."""
+    mode = settings.require_consent
+    return mode == "hosted" or (mode == "auto" and consents.provider_entries)
+
+
+def make_veto(settings: TrustSettings, consents: Consents, level: TrustLevel) -> Veto:
+    """The candidate filter for a request at ``level`` (after any redaction)."""
+    route_local = settings.action_for(level) == "route-local"
+    grant_each = needs_provider_grant(settings, consents)
+    granted = consents.granted
+
+    def veto(dep: Deployment) -> str | None:
+        provider = dep.provider
+        name = provider.name
+        cap = settings.cap_for(provider)
+        level_grant = consented_for(granted, name, level)  # a level grant implies the provider grant
+        if provider.locality != "hosted":
+            if level > cap and not level_grant:
+                return f"{PREFIX}{level} exceeds {name}'s maximum {cap}"
+            return None
+        if not consents.ok:
+            return f"{PREFIX}the consent ledger failed verification; hosted providers are not used"
+        scope = provider_scope(name)
+        if scope in consents.revoked:
+            return f"{PREFIX}consent for {name} was revoked in the ledger"
+        if grant_each and scope not in granted and not level_grant:
+            return f"{PREFIX}no consent on record for hosted provider {name} (ledger grant {scope})"
+        if level > cap and not level_grant:
+            return (
+                f"{PREFIX}{level} exceeds hosted provider {name}'s maximum {cap} (no grant {scope}:{level})"
+            )
+        if route_local and not level_grant:
+            return f"{PREFIX}policy routes {level} requests to local deployments"
+        return None
+
+    return veto
+
+
+def reachable(config: CompiledConfig, model: Model) -> list[Deployment]:
+    """Every deployment a request for ``model`` might be sent to: its own, its split arms', their
+    fallbacks' and its context fallback's."""
+    names = [name for name, _ in model.split]
+    names += [f for arm in list(names) if (m := config.models.get(arm)) for f in config.chain(m)]
+    names += list(config.chain(model))
+    if model.context_fallback:
+        names.append(config.aliases.get(model.context_fallback, model.context_fallback))
+    seen: dict[str, Deployment] = {d.id: d for d in model.deployments}
+    for name in names:
+        other = config.models.get(name)
+        for dep in other.deployments if other is not None else ():
+            seen.setdefault(dep.id, dep)
+    return list(seen.values())

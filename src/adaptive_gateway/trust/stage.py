@@ -1,0 +1,301 @@
+"""The trust stage: classify a request, apply the per-level policy, and veto ineligible candidates.
+
+Runs first among the pipeline stages (before admission, so a blocked request consumes no quota):
+
+1. scan the request's text once (``trust/content.py``) and classify it: the highest of the caller's
+   default, the ``x-trust-level`` header (lowering only when the key may), the context sources'
+   tags (``x-context-sources: memory:notes/q3=confidential, file:README.md=public`` or
+   ``ctx.notes["trust.sources"]`` set by a context provider such as MCP memory) and the findings;
+2. apply the level's action: ``block`` raises; ``redact`` rewrites the request (placeholders are
+   restored in the answer by the extension); ``route-local`` and the per-provider maxima become
+   the candidate veto (``trust/eligibility.py``), applied by the planner to every candidate and
+   fallback; a request no reachable deployment may take is blocked here, with one clear error;
+3. ask the external decision endpoint, when one is configured.
+
+The typed outcome is ``ctx.notes["trust"]`` (:class:`~adaptive_gateway.trust.decision.TrustDecision`).
+This module imports neither ``pipeline`` nor ``server``: the context is a structural protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import orjson
+
+from adaptive_gateway.config import CompiledConfig, Deployment
+from adaptive_gateway.errors import InvalidRequest, PolicyBlocked
+from adaptive_gateway.formats import openai_chat
+from adaptive_gateway.trust.content import Scan, redact_request, scan_request, scan_texts
+from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
+from adaptive_gateway.trust.detectors import Finding
+from adaptive_gateway.trust.eligibility import PREFIX, Consents, Veto, make_veto, reachable
+from adaptive_gateway.trust.levels import TrustLevel
+from adaptive_gateway.trust.opa import DecisionClient
+from adaptive_gateway.trust.policy import Verdict, VerdictKind, classify, describe_findings
+from adaptive_gateway.trust.settings import PrincipalDefaults, TrustSettings
+from adaptive_gateway.types import ChatRequest
+
+LEVEL_HEADER = "x-trust-level"
+SOURCES_HEADER = "x-context-sources"
+SOURCES_NOTE = "trust.sources"  # Mapping[str, TrustLevel | str] from context providers
+RUN_HEADERS = (LEVEL_HEADER, SOURCES_HEADER)
+
+
+class StageContext(Protocol):
+    """What the stage reads of the request context (``pipeline.context.RequestContext``)."""
+
+    @property
+    def request(self) -> ChatRequest | None: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def principal(self) -> object: ...
+
+    @property
+    def notes(self) -> dict[str, Any]: ...
+
+    @property
+    def config(self) -> CompiledConfig: ...
+
+    @property
+    def route(self) -> str: ...
+
+
+def header_level(headers: Mapping[str, str]) -> TrustLevel | None:
+    raw = headers.get(LEVEL_HEADER)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return TrustLevel.parse(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"{LEVEL_HEADER}: {exc}") from None
+
+
+def context_sources(headers: Mapping[str, str], notes: Mapping[str, Any]) -> dict[str, TrustLevel]:
+    """Tags of the context sources a request used: the header's and a context provider's."""
+    tags: dict[str, TrustLevel] = {}
+    raw = headers.get(SOURCES_HEADER)
+    for item in raw.split(",") if raw else ():
+        name, sep, level = item.strip().rpartition("=")
+        if not item.strip():
+            continue
+        try:
+            if not sep or not name.strip():
+                raise ValueError("expected <source>=<level>")
+            tags[name.strip()] = TrustLevel.parse(level)
+        except ValueError as exc:
+            raise InvalidRequest(f"{SOURCES_HEADER}: {item.strip()!r}: {exc}") from None
+    for name, level in (notes.get(SOURCES_NOTE) or {}).items():
+        tags[str(name)] = max(tags.get(str(name), TrustLevel.PUBLIC), TrustLevel.parse(level))
+    return tags
+
+
+def run_snapshot(req: ChatRequest, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The request as an OpenAI chat body (a deep copy, taken before any redaction) for the run ledger."""
+    body = orjson.loads(orjson.dumps(openai_chat.encode_request(req, req.model)))
+    kept = {name: headers[name] for name in RUN_HEADERS if name in headers}
+    return {"wire": req.wire, "body": body, "headers": kept}
+
+
+KeyLevel = Callable[[object], str | None]
+
+
+def _no_key_level(principal: object) -> str | None:
+    return None
+
+
+class TrustStage:
+    """The pipeline stage; also the factory of the candidate filter (:meth:`candidate_filter`)."""
+
+    def __init__(
+        self,
+        settings_for: Callable[[CompiledConfig], TrustSettings],
+        consents: Callable[[], Consents],
+        decider: DecisionClient,
+        key_level: KeyLevel = _no_key_level,
+    ) -> None:
+        self.settings_for = settings_for
+        self.consents = consents
+        self.decider = decider
+        self.key_level = key_level
+
+    async def __call__(self, ctx: StageContext) -> None:
+        req = ctx.request
+        if req is None:
+            return
+        settings = self.settings_for(ctx.config)
+        if not settings.enabled:
+            return
+        scan = scan_request(settings.detectors, req)
+        decision = self.classify(ctx, settings, scan.findings)
+        if decision.record_runs:
+            decision.run_request = run_snapshot(req, ctx.headers)
+        await self._apply(ctx, settings, decision, scan, req)
+
+    def candidate_filter(self, ctx: StageContext) -> Veto | None:
+        """The planner's candidate filter for ``ctx`` (None when the stage did not run)."""
+        decision = ctx.notes.get(TRUST_NOTE)
+        return decision.veto if isinstance(decision, TrustDecision) else None
+
+    # ---- classification ------------------------------------------------------------------------------
+
+    def defaults(self, ctx: StageContext, settings: TrustSettings) -> PrincipalDefaults:
+        p = ctx.principal
+        kind = getattr(p, "kind", "")
+        key_level = getattr(p, "default_trust_level", None) or (self.key_level(p) if p is not None else None)
+        admin = kind == "master" or (kind == "virtual" and "admin" in getattr(p, "roles", ()))
+        return settings.principal_defaults(
+            getattr(p, "id", None), getattr(p, "tenant", None), key_level, admin
+        )
+
+    def classify(
+        self, ctx: StageContext, settings: TrustSettings, findings: Sequence[Finding]
+    ) -> TrustDecision:
+        """The request's level and why; recorded as ``ctx.notes["trust"]``."""
+        defaults = self.defaults(ctx, settings)
+        header = header_level(ctx.headers)
+        sources = context_sources(ctx.headers, ctx.notes)
+        level, reasons = classify(defaults.level, header, defaults.may_lower, sources, findings)
+        residual, _ = classify(defaults.level, header, defaults.may_lower, sources, ())
+        reasons[0] = f"default: {defaults.level} ({defaults.source})"
+        counts: dict[str, int] = {}
+        for f in findings:
+            counts[f.type] = counts.get(f.type, 0) + 1
+        decision = TrustDecision(
+            level, residual, defaults, reasons, dict(sorted(counts.items())), sources, settings.version
+        )
+        decision.effective = level
+        decision.record_runs = defaults.record_runs
+        ctx.notes[TRUST_NOTE] = decision
+        return decision
+
+    # ---- policy --------------------------------------------------------------------------------------
+
+    async def _apply(
+        self,
+        ctx: StageContext,
+        settings: TrustSettings,
+        decision: TrustDecision,
+        scan: Scan,
+        req: ChatRequest,
+    ) -> None:
+        decision.action = action = settings.action_for(decision.level)
+        if action == "block":
+            raise self._block(decision, f"policy blocks {decision.level} requests")
+        if action == "redact" and scan.findings:
+            decision.redaction = redact_request(req, scan, settings.rules.redact_mode, settings.detectors)
+            decision.effective = decision.residual
+            if settings.action_for(decision.effective) == "block":
+                raise self._block(decision, f"policy blocks {decision.effective} requests")
+        if settings.decision is not None:
+            offline = ctx.config.source.mode == "offline"
+            decision.external = await self.decider.decide(
+                settings.decision, self._input(ctx, decision), offline=offline
+            )
+            if not decision.external.allow:
+                raise self._block(decision, decision.external.reason)
+        decision.veto = veto = make_veto(settings, self.consents(), decision.effective)
+        model = ctx.config.resolve(req.model)
+        deps = reachable(ctx.config, model) if model is not None else []
+        decision.vetoed = [(d.id, why) for d in deps if (why := veto(d)) is not None]
+        if deps and len(decision.vetoed) == len(deps):
+            raise self._block(decision, self._nowhere(req.model, decision, deps))
+        decision.verdict = self._verdict(decision, deps)
+
+    def _verdict(self, decision: TrustDecision, deps: Sequence[Deployment]) -> Verdict:
+        vetoed = dict(decision.vetoed)
+        allowed = [d for d in deps if d.id not in vetoed]
+        hosted_vetoed = [vetoed[d.id] for d in deps if d.id in vetoed and d.provider.locality == "hosted"]
+        kind: VerdictKind = "allow"
+        if decision.redaction is not None:
+            kind = "redact"
+            reason = (
+                f"policy redacts {decision.level} requests ({decision.redaction.mode}); "
+                f"level after redaction: {decision.effective}"
+            )
+        elif hosted_vetoed and allowed and all(d.provider.locality == "local" for d in allowed):
+            kind = "route_local"
+            reason = hosted_vetoed[0].removeprefix(PREFIX)
+        else:
+            places: list[str] = sorted({d.provider.locality for d in allowed}) or ["any"]
+            reason = f"{decision.effective} is allowed for {' and '.join(places)} providers"
+        return self._typed(decision, kind, reason)
+
+    @staticmethod
+    def _typed(decision: TrustDecision, kind: VerdictKind, reason: str) -> Verdict:
+        found = f"; findings: {describe_findings(decision.findings)}"
+        mode = decision.redaction.mode if decision.redaction is not None else None
+        return Verdict(kind, reason + found, decision.level, MappingProxyType(dict(decision.findings)), mode)
+
+    def _block(self, decision: TrustDecision, reason: str) -> PolicyBlocked:
+        decision.verdict = self._typed(decision, "block", reason)
+        why = "; ".join(decision.reasons)
+        return PolicyBlocked(
+            f"blocked by trust policy: {reason}. Level {decision.level} ({why}). "
+            f"Findings: {describe_findings(decision.findings)}.",
+            code="trust_policy",
+        )
+
+    @staticmethod
+    def _nowhere(model: str, decision: TrustDecision, deps: Sequence[Deployment]) -> str:
+        reasons = "; ".join(f"{dep}: {why.removeprefix(PREFIX)}" for dep, why in decision.vetoed)
+        local = any(d.provider.locality == "local" for d in deps)
+        hint = (
+            "" if local else "; add a local deployment or record consent (adaptive-llm-gateway ledger grant)"
+        )
+        return f"no deployment of model '{model}' (fallbacks included) may receive it: {reasons}{hint}"
+
+    def _input(self, ctx: StageContext, decision: TrustDecision) -> dict[str, Any]:
+        """The external decision endpoint's input: no message text."""
+        p = ctx.principal
+        req = ctx.request
+        model = ctx.config.resolve(req.model) if req is not None else None
+        deps = reachable(ctx.config, model) if model is not None else []
+        return {
+            **decision.summary(),
+            "model": req.model if req is not None else None,
+            "route": ctx.route,
+            "mode": ctx.config.source.mode,
+            "principal": {
+                "id": getattr(p, "id", None),
+                "kind": getattr(p, "kind", None),
+                "tenant": getattr(p, "tenant", None),
+            },
+            "deployments": [
+                {"id": d.id, "provider": d.provider.name, "locality": d.provider.locality} for d in deps
+            ],
+        }
+
+    # ---- forwarded endpoints (embeddings, completions) ------------------------------------------------
+
+    def guard_forward(self, ctx: StageContext, texts: list[str], dep: Deployment | None) -> None:
+        """Classify forwarded input (no redaction there) and refuse it if ``dep`` may not take it."""
+        settings = self.settings_for(ctx.config)
+        if not settings.enabled:
+            return
+        scan = scan_texts(settings.detectors, texts, [])
+        decision = self.classify(ctx, settings, scan.findings)
+        decision.action = settings.action_for(decision.level)
+        if decision.action == "block":
+            raise self._block(decision, f"policy blocks {decision.level} requests")
+        if decision.action == "redact" and scan.findings:
+            raise self._block(
+                decision, f"policy redacts {decision.level} requests; forwarded endpoints cannot be redacted"
+            )
+        decision.veto = veto = make_veto(settings, self.consents(), decision.level)
+        if dep is None:
+            decision.verdict = self._typed(decision, "allow", "no deployment to check")
+            return
+        why = veto(dep)
+        if why is not None:
+            decision.vetoed = [(dep.id, why)]
+            reason = why.removeprefix(PREFIX)
+            raise self._block(decision, f"{dep.id}: {reason} (forwarded endpoints are not redacted)")
+        locality = dep.provider.locality
+        decision.verdict = self._typed(
+            decision, "allow", f"{decision.level} is allowed for {locality} providers"
+        )

@@ -149,7 +149,7 @@ async def test_all_failing_lists_every_attempt(
         await gw.complete(context(gw))
     err = info.value
     assert [x.status for x in err.attempts] == [500, 503] * 3  # a pass over both, then 2 retry passes
-    assert err.status == 502 and "m#0:a/ma" in err.message and "m#1:b/mb" in err.message
+    assert err.status == 503 and "m#0:a/ma" in err.message and "m#1:b/mb" in err.message  # last status kept
     assert len(sleeps.delays) == 2  # one backoff before each retry pass (both wait the same)
 
 

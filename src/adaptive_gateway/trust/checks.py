@@ -33,7 +33,7 @@ _EXAMPLE_PASSWORDS = frozenset(
 _PLAIN_WORD = re.compile(r"[A-Za-z_]+$")  # "challengePassword", "IAmSensitive": names, not secrets
 # Code, not a credential: "self.password,", "key_password", "typing.TypeAlias" (no digit in sight).
 _CODE_VALUE = re.compile(r"^[A-Za-z_][A-Za-z_.]*[,);:]?$|[,);:]$")
-_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{24}")
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{16}")  # truncated key material still counts
 _URL_PASSWORD = re.compile(r"://[^\s:/@'\"]*:([^\s@/'\"]+)@")
 _PASSWORD_WORDS = ("pass", "pwd")
 _ADO_KEYS = ("server=", "data source=", "host=", "user id=", "uid=", "database=")

@@ -80,6 +80,26 @@ Handler = Callable[[Caller, dict[str, Any]], Awaitable[ToolOutput]]
 
 
 @dataclass(frozen=True, slots=True)
+class ToolDef:
+    """A tool as data: its name, texts, schema and the name of the handler method that serves it."""
+
+    name: str
+    title: str
+    description: str
+    schema: dict[str, Any]
+    handler: str
+    read_only: bool = False
+    open_world: bool = False
+
+    def bind(self, owner: object) -> ToolSpec:
+        """The runnable tool, served by ``owner.<handler>``."""
+        handler: Handler = getattr(owner, self.handler)
+        return ToolSpec(
+            self.name, self.title, self.description, self.schema, handler, self.read_only, self.open_world
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ToolSpec:
     """One built-in tool: its published name, schema, handler and hints."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from adaptive_gateway.errors import GatewayError
 from adaptive_gateway.mcp import schema as s
-from adaptive_gateway.mcp.context import Caller, ToolError, ToolOutput, ToolSpec
+from adaptive_gateway.mcp.context import Caller, ToolDef, ToolError, ToolOutput, ToolSpec
 from adaptive_gateway.mcp.reflector import RouteReflector
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import Gateway
@@ -162,78 +162,7 @@ class GatewayTools:
         return ToolOutput.of(data)
 
     def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(
-                "gateway_complete",
-                "Ask a model",
-                "Send one prompt (plus an optional system prompt) to a model through the gateway, as your "
-                "key: "
-                "routing, fallbacks, limits, trust rules, usage accounting and receipts all apply. Returns "
-                "the "
-                "answer and which deployment served it, tokens, cost and a request_id for gateway_feedback.",
-                s.obj(
-                    {
-                        "prompt": s.string("The prompt.", min_length=1),
-                        "system": s.string("System prompt."),
-                        **_COMMON,
-                    },
-                    ("prompt",),
-                ),
-                self.complete,
-                open_world=True,
-            ),
-            ToolSpec(
-                "gateway_chat",
-                "Chat with a model",
-                "Send a whole conversation (system / user / assistant messages) to a model through the "
-                "gateway "
-                "and get the next assistant message. Same pipeline and result fields as gateway_complete.",
-                s.obj(
-                    {
-                        "messages": {**s.array("The conversation, oldest first.", _MESSAGE), "minItems": 1},
-                        **_COMMON,
-                    },
-                    ("messages",),
-                ),
-                self.chat,
-                open_world=True,
-            ),
-            ToolSpec(
-                "gateway_health",
-                "Gateway health",
-                "Readiness of the gateway (config, upstream checks, connected MCP servers and their "
-                "restarts), "
-                "the models this key may use, and the routes seen since the last route reflection.",
-                s.obj({}),
-                self.health,
-                read_only=True,
-            ),
-            ToolSpec(
-                "gateway_route_preview",
-                "Preview a route",
-                "Show where a request for a model would go, in order (primary, then fallbacks), with the "
-                "reason "
-                "for each candidate or skipped deployment. Sends nothing and uses no quota.",
-                s.obj({"model": _COMMON["model"], "prompt": s.string("Optional prompt to route.")}),
-                self.route_preview,
-                read_only=True,
-            ),
-            ToolSpec(
-                "gateway_feedback",
-                "Rate an answer",
-                "Tell the gateway whether an answer (by its request_id) was good or bad; the route reflector "
-                "adds it to the day's routing notes in shared memory.",
-                s.obj(
-                    {
-                        "request_id": s.string("From gateway_complete / gateway_chat.", min_length=1),
-                        "rating": s.string("Your verdict.", enum=("good", "bad")),
-                        "comment": s.string("Optional remark (not stored)."),
-                    },
-                    ("request_id", "rating"),
-                ),
-                self.feedback,
-            ),
-        ]
+        return [tool.bind(self) for tool in TOOLS]
 
 
 def _answer(ctx: RequestContext, resp: ChatResponse) -> ToolOutput:
@@ -257,3 +186,72 @@ def _answer(ctx: RequestContext, resp: ChatResponse) -> ToolOutput:
         "latency_ms": round(ctx.elapsed_ms(), 1),
     }
     return ToolOutput(text, data)
+
+
+TOOLS: tuple[ToolDef, ...] = (
+    ToolDef(
+        "gateway_complete",
+        "Ask a model",
+        "Send one prompt (plus an optional system prompt) to a model through the gateway, as your key: "
+        "routing, fallbacks, limits, trust rules, usage accounting and receipts all apply. Returns the "
+        "answer and which deployment served it, tokens, cost and a request_id for gateway_feedback.",
+        s.obj(
+            {
+                "prompt": s.string("The prompt.", min_length=1),
+                "system": s.string("System prompt."),
+                **_COMMON,
+            },
+            ("prompt",),
+        ),
+        "complete",
+        open_world=True,
+    ),
+    ToolDef(
+        "gateway_chat",
+        "Chat with a model",
+        "Send a whole conversation (system / user / assistant messages) to a model through the gateway and "
+        "get the next assistant message. Same pipeline and result fields as gateway_complete.",
+        s.obj(
+            {
+                "messages": {**s.array("The conversation, oldest first.", _MESSAGE), "minItems": 1},
+                **_COMMON,
+            },
+            ("messages",),
+        ),
+        "chat",
+        open_world=True,
+    ),
+    ToolDef(
+        "gateway_health",
+        "Gateway health",
+        "Readiness of the gateway (config, upstream checks, connected MCP servers and their restarts), the "
+        "models this key may use, and the routes seen since the last route reflection.",
+        s.obj({}),
+        "health",
+        read_only=True,
+    ),
+    ToolDef(
+        "gateway_route_preview",
+        "Preview a route",
+        "Show where a request for a model would go, in order (primary, then fallbacks), with the reason for "
+        "each candidate or skipped deployment. Sends nothing and uses no quota.",
+        s.obj({"model": _COMMON["model"], "prompt": s.string("Optional prompt to route.")}),
+        "route_preview",
+        read_only=True,
+    ),
+    ToolDef(
+        "gateway_feedback",
+        "Rate an answer",
+        "Tell the gateway whether an answer (by its request_id) was good or bad; the route reflector adds it "
+        "to the day's routing notes in shared memory.",
+        s.obj(
+            {
+                "request_id": s.string("From gateway_complete / gateway_chat.", min_length=1),
+                "rating": s.string("Your verdict.", enum=("good", "bad")),
+                "comment": s.string("Optional remark (not stored)."),
+            },
+            ("request_id", "rating"),
+        ),
+        "feedback",
+    ),
+)

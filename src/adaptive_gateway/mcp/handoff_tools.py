@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from adaptive_gateway.mcp import schema as s
-from adaptive_gateway.mcp.context import Caller, ToolOutput, ToolSpec
+from adaptive_gateway.mcp.context import Caller, ToolDef, ToolOutput, ToolSpec
 from adaptive_gateway.mcp.memory_service import MemoryService
 from adaptive_gateway.memory import DEFAULT_NAMESPACE, Handoff
 from adaptive_gateway.memory.serialize import handoff_to_dict
@@ -99,93 +99,89 @@ class HandoffTools:
         return _view(handoff)
 
     def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(
-                "handoff_create",
-                "Hand a task to another agent",
-                "Hand a task to another agent (or to any agent): goal, what the receiver must know, where "
-                "the "
-                "work stands, decisions with reasons, open tasks, files touched and commands to resume. "
-                "Stored as readable Markdown in the shared memory; the receiver finds it with handoff_list.",
-                s.obj(
-                    {
-                        "goal": s.string("What the receiving agent should achieve.", min_length=1),
-                        "to_agent": s.string(
-                            "The receiving agent (e.g. 'codex'); omit to let any agent take it."
-                        ),
-                        "context_summary": s.string(
-                            "What the receiver needs to know that is not in the repo."
-                        ),
-                        "current_state": s.string("Where the work stands now."),
-                        "decisions": s.array("Decisions already taken, each with its reason.", _DECISION),
-                        "open_tasks": s.strings("What is left to do."),
-                        "files_touched": s.strings("Paths worth looking at (one per entry)."),
-                        "resume_commands": s.strings("Commands to pick up the work (one per entry)."),
-                        "title": s.string("Short title (default: the goal's first line)."),
-                        "namespace": s.NAMESPACE,
-                        "tags": s.TAGS,
-                        "trust_level": s.TRUST,
-                        "agent": s.AGENT,
-                    },
-                    ("goal",),
-                ),
-                self.create,
-            ),
-            ToolSpec(
-                "handoff_list",
-                "List handoffs",
-                "List handoffs, oldest first, with their full briefing. 'mine': those addressed to you (or "
-                "to "
-                "any agent); filter by status (open, accepted, completed, cancelled), sender or receiver.",
-                s.obj(
-                    {
-                        "mine": s.boolean("Only handoffs addressed to the calling agent (or to any agent)."),
-                        "to_agent": s.string("Only handoffs addressed to this agent (or to any agent)."),
-                        "from_agent": s.string("Only handoffs from this agent."),
-                        "status": s.string("Only handoffs in this status.", enum=s.HANDOFF_STATUSES),
-                        "namespace": s.NAMESPACE,
-                        "agent": s.AGENT,
-                    }
-                ),
-                self.list_handoffs,
-                read_only=True,
-            ),
-            ToolSpec(
-                "handoff_accept",
-                "Accept a handoff",
-                "Take an open handoff as the calling agent. Only its addressee may (anyone when it has "
-                "none).",
-                s.obj({"id": _ID, "namespace": s.NAMESPACE, "agent": s.AGENT}, ("id",)),
-                self.accept,
-            ),
-            ToolSpec(
-                "handoff_complete",
-                "Complete a handoff",
-                "Close a handoff you accepted, with a summary of the outcome.",
-                s.obj(
-                    {
-                        "id": _ID,
-                        "summary": s.string("What was done.", min_length=1),
-                        "namespace": s.NAMESPACE,
-                        "agent": s.AGENT,
-                    },
-                    ("id", "summary"),
-                ),
-                self.complete,
-            ),
-            ToolSpec(
-                "handoff_cancel",
-                "Cancel a handoff",
-                "Withdraw an open or accepted handoff (its sender or the accepting agent), with a reason.",
-                s.obj(
-                    {
-                        "id": _ID,
-                        "reason": s.string("Why it is cancelled."),
-                        "namespace": s.NAMESPACE,
-                        "agent": s.AGENT,
-                    },
-                    ("id",),
-                ),
-                self.cancel,
-            ),
-        ]
+        return [tool.bind(self) for tool in TOOLS]
+
+
+TOOLS: tuple[ToolDef, ...] = (
+    ToolDef(
+        "handoff_create",
+        "Hand a task to another agent",
+        "Hand a task to another agent (or to any agent): goal, what the receiver must know, where the work "
+        "stands, decisions with reasons, open tasks, files touched and commands to resume. Stored as "
+        "readable Markdown in the shared memory; the receiver finds it with handoff_list.",
+        s.obj(
+            {
+                "goal": s.string("What the receiving agent should achieve.", min_length=1),
+                "to_agent": s.string("The receiving agent (e.g. 'codex'); omit to let any agent take it."),
+                "context_summary": s.string("What the receiver needs to know that is not in the repo."),
+                "current_state": s.string("Where the work stands now."),
+                "decisions": s.array("Decisions already taken, each with its reason.", _DECISION),
+                "open_tasks": s.strings("What is left to do."),
+                "files_touched": s.strings("Paths worth looking at (one per entry)."),
+                "resume_commands": s.strings("Commands to pick up the work (one per entry)."),
+                "title": s.string("Short title (default: the goal's first line)."),
+                "namespace": s.NAMESPACE,
+                "tags": s.TAGS,
+                "trust_level": s.TRUST,
+                "agent": s.AGENT,
+            },
+            ("goal",),
+        ),
+        "create",
+    ),
+    ToolDef(
+        "handoff_list",
+        "List handoffs",
+        "List handoffs, oldest first, with their full briefing. 'mine': those addressed to you (or to any "
+        "agent); filter by status (open, accepted, completed, cancelled), sender or receiver.",
+        s.obj(
+            {
+                "mine": s.boolean("Only handoffs addressed to the calling agent (or to any agent)."),
+                "to_agent": s.string("Only handoffs addressed to this agent (or to any agent)."),
+                "from_agent": s.string("Only handoffs from this agent."),
+                "status": s.string("Only handoffs in this status.", enum=s.HANDOFF_STATUSES),
+                "namespace": s.NAMESPACE,
+                "agent": s.AGENT,
+            }
+        ),
+        "list_handoffs",
+        read_only=True,
+    ),
+    ToolDef(
+        "handoff_accept",
+        "Accept a handoff",
+        "Take an open handoff as the calling agent. Only its addressee may (anyone when it has none).",
+        s.obj({"id": _ID, "namespace": s.NAMESPACE, "agent": s.AGENT}, ("id",)),
+        "accept",
+    ),
+    ToolDef(
+        "handoff_complete",
+        "Complete a handoff",
+        "Close a handoff you accepted, with a summary of the outcome.",
+        s.obj(
+            {
+                "id": _ID,
+                "summary": s.string("What was done.", min_length=1),
+                "namespace": s.NAMESPACE,
+                "agent": s.AGENT,
+            },
+            ("id", "summary"),
+        ),
+        "complete",
+    ),
+    ToolDef(
+        "handoff_cancel",
+        "Cancel a handoff",
+        "Withdraw an open or accepted handoff (its sender or the accepting agent), with a reason.",
+        s.obj(
+            {
+                "id": _ID,
+                "reason": s.string("Why it is cancelled."),
+                "namespace": s.NAMESPACE,
+                "agent": s.AGENT,
+            },
+            ("id",),
+        ),
+        "cancel",
+    ),
+)

@@ -34,8 +34,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 REALM = "adaptive-llm-gateway"
 NEEDS_KEY = (
-    "This MCP endpoint needs an Adaptive LLM Gateway key: send 'Authorization: Bearer <gateway key>' "
-    "(the master key or a virtual key). OAuth is not used."
+    "This MCP endpoint needs an Adaptive LLM Gateway key: send 'Authorization: Bearer <gateway key>' (the "
+    "master key or a virtual key). OAuth is not used."
 )
 AGENT_HEADER = "x-adaptive-agent"
 

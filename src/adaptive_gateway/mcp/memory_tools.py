@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adaptive_gateway.mcp import schema as s
-from adaptive_gateway.mcp.context import Caller, ToolError, ToolOutput, ToolSpec
+from adaptive_gateway.mcp.context import Caller, ToolDef, ToolError, ToolOutput, ToolSpec
 from adaptive_gateway.mcp.memory_service import MemoryService
 from adaptive_gateway.memory import DEFAULT_NAMESPACE, ItemType, MemoryItem, PushRefused
 from adaptive_gateway.memory.serialize import (
@@ -157,148 +157,144 @@ class MemoryTools:
         return ToolOutput.of(push_to_dict(result))
 
     def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(
-                "memory_search",
-                "Search shared memory",
-                "Full-text search over the shared memory (decisions, tasks, sessions, handoffs, notes) that "
-                "every agent using this gateway reads and writes. Ranked best first; filter by namespace, "
-                "type and maximum trust level. Also finds the route reflector's notes on which models "
-                "worked.",
-                s.obj(
-                    {
-                        "query": s.string(
-                            "Words to look for (all must match; falls back to any).", min_length=1
-                        ),
-                        "namespace": s.NAMESPACE,
-                        "type": s.string("Only items of this type.", enum=s.ITEM_TYPES),
-                        "max_trust": s.string("Leave out items above this trust level.", enum=s.TRUST_LEVELS),
-                        "limit": s.integer("At most this many hits (default 10).", minimum=1, maximum=100),
-                    },
-                    ("query",),
-                ),
-                self.search,
-                read_only=True,
-            ),
-            ToolSpec(
-                "memory_read",
-                "Read a memory item",
-                "Read one memory item by id: its front matter (type, tags, trust level, author, timestamps) "
-                "and Markdown body. Session logs include every entry.",
-                s.obj(
-                    {
-                        "id": s.string("The item id (from memory_search).", min_length=1),
-                        "namespace": s.NAMESPACE,
-                    },
-                    ("id",),
-                ),
-                self.read,
-                read_only=True,
-            ),
-            ToolSpec(
-                "memory_write",
-                "Write a memory item",
-                "Create a note, decision or task as a Markdown file in the shared memory (one git commit). "
-                "Pass an existing 'id' to replace that item. Text carrying a secret is refused.",
-                s.obj(
-                    {
-                        "title": s.string("One-line title.", min_length=1),
-                        "body": s.string("Markdown body."),
-                        "type": s.string("Item type (default note).", enum=("note", "decision", "task")),
-                        "id": s.string("Replace the item with this id instead of creating a new one."),
-                        "namespace": s.NAMESPACE,
-                        "tags": s.TAGS,
-                        "trust_level": s.TRUST,
-                        "agent": s.AGENT,
-                    },
-                    ("title",),
-                ),
-                self.write,
-            ),
-            ToolSpec(
-                "memory_append_session",
-                "Append to a session log",
-                "Append one timestamped entry to a session log (created on first use). Use it as a running "
-                "journal other agents can read: progress, findings, what is next. Append-only; one commit "
-                "each.",
-                s.obj(
-                    {
-                        "session_id": s.string(
-                            "Session log id, e.g. 'claude-2026-11-23-bench'.", min_length=1
-                        ),
-                        "text": s.string("The entry (Markdown).", min_length=1),
-                        "title": s.string("Title when the log is created."),
-                        "namespace": s.NAMESPACE,
-                        "tags": s.TAGS,
-                        "trust_level": s.TRUST,
-                        "agent": s.AGENT,
-                    },
-                    ("session_id", "text"),
-                ),
-                self.append_session,
-            ),
-            ToolSpec(
-                "memory_record_decision",
-                "Record a decision",
-                "Record a decision with its reasons and the alternatives that lost, so later agents do not "
-                "re-litigate it.",
-                s.obj(
-                    {
-                        "title": s.string("One-line summary of the decision.", min_length=1),
-                        "decision": s.string("What was decided.", min_length=1),
-                        "reasons": s.strings("Why."),
-                        "alternatives": s.strings("Options considered and rejected."),
-                        "namespace": s.NAMESPACE,
-                        "tags": s.TAGS,
-                        "trust_level": s.TRUST,
-                        "agent": s.AGENT,
-                    },
-                    ("title", "decision"),
-                ),
-                self.record_decision,
-            ),
-            ToolSpec(
-                "memory_record_task",
-                "Record or update a task",
-                "Record a task (title, status, description, assignee). To update a task's status pass its "
-                "'id' and the new 'status'.",
-                s.obj(
-                    {
-                        "title": s.string("Task title (for a new task)."),
-                        "status": s.string("Task status (default open).", enum=s.TASK_STATUSES),
-                        "description": s.string("Details (Markdown)."),
-                        "assignee": s.string("Agent or person the task is for."),
-                        "id": s.string("Update the status of this existing task."),
-                        "namespace": s.NAMESPACE,
-                        "tags": s.TAGS,
-                        "trust_level": s.TRUST,
-                        "agent": s.AGENT,
-                    }
-                ),
-                self.record_task,
-            ),
-            ToolSpec(
-                "memory_pull",
-                "Pull shared memory",
-                "Fetch and merge the memory repository from a git remote. Conflicts are resolved so that no "
-                "entry of either side is lost.",
-                s.obj({"remote": s.string("Git remote name (default origin).")}),
-                self.pull,
-                open_world=True,
-            ),
-            ToolSpec(
-                "memory_push",
-                "Push shared memory",
-                "Push the memory repository to a git remote. Refused (nothing is sent) when any outgoing "
-                "file "
-                "contains a secret or is above the remote's trust level; the error lists each file and why.",
-                s.obj(
-                    {
-                        "remote": s.string("Git remote name (default origin)."),
-                        "dry_run": s.boolean("Only check what would be refused."),
-                    }
-                ),
-                self.push,
-                open_world=True,
-            ),
-        ]
+        return [tool.bind(self) for tool in TOOLS]
+
+
+TOOLS: tuple[ToolDef, ...] = (
+    ToolDef(
+        "memory_search",
+        "Search shared memory",
+        "Full-text search over the shared memory (decisions, tasks, sessions, handoffs, notes) that every "
+        "agent using this gateway reads and writes. Ranked best first; filter by namespace, type and maximum "
+        "trust level. Also finds the route reflector's notes on which models worked.",
+        s.obj(
+            {
+                "query": s.string("Words to look for (all must match; falls back to any).", min_length=1),
+                "namespace": s.NAMESPACE,
+                "type": s.string("Only items of this type.", enum=s.ITEM_TYPES),
+                "max_trust": s.string("Leave out items above this trust level.", enum=s.TRUST_LEVELS),
+                "limit": s.integer("At most this many hits (default 10).", minimum=1, maximum=100),
+            },
+            ("query",),
+        ),
+        "search",
+        read_only=True,
+    ),
+    ToolDef(
+        "memory_read",
+        "Read a memory item",
+        "Read one memory item by id: its front matter (type, tags, trust level, author, timestamps) and "
+        "Markdown body. Session logs include every entry.",
+        s.obj(
+            {
+                "id": s.string("The item id (from memory_search).", min_length=1),
+                "namespace": s.NAMESPACE,
+            },
+            ("id",),
+        ),
+        "read",
+        read_only=True,
+    ),
+    ToolDef(
+        "memory_write",
+        "Write a memory item",
+        "Create a note, decision or task as a Markdown file in the shared memory (one git commit). Pass an "
+        "existing 'id' to replace that item. Text carrying a secret is refused.",
+        s.obj(
+            {
+                "title": s.string("One-line title.", min_length=1),
+                "body": s.string("Markdown body."),
+                "type": s.string("Item type (default note).", enum=("note", "decision", "task")),
+                "id": s.string("Replace the item with this id instead of creating a new one."),
+                "namespace": s.NAMESPACE,
+                "tags": s.TAGS,
+                "trust_level": s.TRUST,
+                "agent": s.AGENT,
+            },
+            ("title",),
+        ),
+        "write",
+    ),
+    ToolDef(
+        "memory_append_session",
+        "Append to a session log",
+        "Append one timestamped entry to a session log (created on first use). Use it as a running journal "
+        "other agents can read: progress, findings, what is next. Append-only; one commit each.",
+        s.obj(
+            {
+                "session_id": s.string("Session log id, e.g. 'claude-2026-11-23-bench'.", min_length=1),
+                "text": s.string("The entry (Markdown).", min_length=1),
+                "title": s.string("Title when the log is created."),
+                "namespace": s.NAMESPACE,
+                "tags": s.TAGS,
+                "trust_level": s.TRUST,
+                "agent": s.AGENT,
+            },
+            ("session_id", "text"),
+        ),
+        "append_session",
+    ),
+    ToolDef(
+        "memory_record_decision",
+        "Record a decision",
+        "Record a decision with its reasons and the alternatives that lost, so later agents do not re-"
+        "litigate it.",
+        s.obj(
+            {
+                "title": s.string("One-line summary of the decision.", min_length=1),
+                "decision": s.string("What was decided.", min_length=1),
+                "reasons": s.strings("Why."),
+                "alternatives": s.strings("Options considered and rejected."),
+                "namespace": s.NAMESPACE,
+                "tags": s.TAGS,
+                "trust_level": s.TRUST,
+                "agent": s.AGENT,
+            },
+            ("title", "decision"),
+        ),
+        "record_decision",
+    ),
+    ToolDef(
+        "memory_record_task",
+        "Record or update a task",
+        "Record a task (title, status, description, assignee). To update a task's status pass its 'id' and "
+        "the new 'status'.",
+        s.obj(
+            {
+                "title": s.string("Task title (for a new task)."),
+                "status": s.string("Task status (default open).", enum=s.TASK_STATUSES),
+                "description": s.string("Details (Markdown)."),
+                "assignee": s.string("Agent or person the task is for."),
+                "id": s.string("Update the status of this existing task."),
+                "namespace": s.NAMESPACE,
+                "tags": s.TAGS,
+                "trust_level": s.TRUST,
+                "agent": s.AGENT,
+            }
+        ),
+        "record_task",
+    ),
+    ToolDef(
+        "memory_pull",
+        "Pull shared memory",
+        "Fetch and merge the memory repository from a git remote. Conflicts are resolved so that no entry of "
+        "either side is lost.",
+        s.obj({"remote": s.string("Git remote name (default origin).")}),
+        "pull",
+        open_world=True,
+    ),
+    ToolDef(
+        "memory_push",
+        "Push shared memory",
+        "Push the memory repository to a git remote. Refused (nothing is sent) when any outgoing file "
+        "contains a secret or is above the remote's trust level; the error lists each file and why.",
+        s.obj(
+            {
+                "remote": s.string("Git remote name (default origin)."),
+                "dry_run": s.boolean("Only check what would be refused."),
+            }
+        ),
+        "push",
+        open_world=True,
+    ),
+)

@@ -61,12 +61,12 @@ def array(description: str, items: Schema) -> Schema:
 # fields shared by most memory tools
 NAMESPACE = string("Project namespace (default 'default'), e.g. the repository name.")
 AGENT = string(
-    "Name of the acting agent (e.g. 'claude', 'codex'); defaults to the MCP client's name. "
-    "Handoffs addressed to an agent can only be accepted under that name."
+    "Name of the acting agent (e.g. 'claude', 'codex'); defaults to the MCP client's name. Handoffs "
+    "addressed to an agent can only be accepted under that name."
 )
 TAGS = strings("Free-form tags.")
 TRUST = string(
-    "How far the item may travel: public, internal (default), confidential or secret. "
-    "Push sends nothing above the remote's maximum.",
+    "How far the item may travel: public, internal (default), confidential or secret. Push sends nothing "
+    "above the remote's maximum.",
     enum=TRUST_LEVELS,
 )

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "adaptive_gateway.cli.service_cmds",
     "adaptive_gateway.cli.mode_cmds",
     "adaptive_gateway.cli.doctor_cmd",
+    "adaptive_gateway.cli.trust_cmds",
 )
 
 

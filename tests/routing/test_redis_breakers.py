@@ -3,16 +3,22 @@ Under CI=true a missing Redis fails these tests (see conftest.redis_prefix)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import httpx
 
 from adaptive_gateway.errors import UpstreamUnreachable
+from adaptive_gateway.fakes import FakeUpstream, Knobs
 from adaptive_gateway.routing.breaker import ALLOW, CLOSED, DENY, HALF_OPEN, OPEN, PROBE
 from adaptive_gateway.routing.retry import classify
 from adaptive_gateway.routing.router import Router
 from tests.routing.conftest import wait_until
-from tests.routing.support import FakeClock, compiled
+from tests.routing.support import FakeClock, compiled, two_deployments
+from tests.support.gateway import MASTER_KEY, GatewayThread
 
 CONFIG = """
 providers: {p: {kind: ollama-openai}}
@@ -20,6 +26,8 @@ models:
   m: {deployments: [{provider: p, model: x}, {provider: p, model: y}]}
 """
 DOWN = UpstreamUnreachable("connection refused")
+AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
 async def two_workers(redis_prefix: tuple[str, str], clock: FakeClock) -> tuple[Router, Router]:
@@ -86,6 +94,7 @@ CHILD = """
 import asyncio, sys
 from adaptive_gateway.config import compile_config, parse_config
 from adaptive_gateway.errors import UpstreamUnreachable
+from adaptive_gateway.fakes import FakeUpstream, Knobs
 from adaptive_gateway.routing.retry import classify
 from adaptive_gateway.routing.router import Router
 
@@ -139,3 +148,41 @@ async def test_unreachable_redis_decides_locally(clock: FakeClock) -> None:
         assert await router.take_probe(dep, st) is True  # Redis down: the local breaker decides
     finally:
         await router.close()
+
+
+async def test_two_gateways_share_breakers_through_redis(
+    redis_prefix: tuple[str, str], tmp_path: Path
+) -> None:
+    url, prefix = redis_prefix
+    a = FakeUpstream("openai").start_in_thread()
+    b = FakeUpstream("openai").start_in_thread()
+    a.knobs = Knobs(status=500)
+    top = f'state: {{redis_url: "{url}", redis_prefix: "{prefix}"}}'
+    text = two_deployments(a.url, b.url, weights=(1000, 1), top=top)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    try:
+        with GatewayThread(text, tmp_path / "1") as g1, GatewayThread(text, tmp_path / "2") as g2:
+            async with httpx.AsyncClient(headers=AUTH, timeout=10) as client:
+                for _ in range(5):
+                    assert (await client.post(g1.url + "/v1/chat/completions", json=CHAT)).status_code == 200
+                assert len(a.received) == 5
+
+                async def state_in_g2() -> str:
+                    data = (await client.get(g2.url + "/health/providers")).json()
+                    assert data["breakers"] == "redis"
+                    return str(data["providers"]["a"]["deployments"][0]["breaker"]["state"])
+
+                for _ in range(300):
+                    if await state_in_g2() == "open":
+                        break
+                    await asyncio.sleep(0.02)
+                assert await state_in_g2() == "open"
+                for _ in range(5):  # the other gateway skips a without calling it
+                    assert (await client.post(g2.url + "/v1/chat/completions", json=CHAT)).status_code == 200
+                assert len(a.received) == 5
+                ready = (await client.get(g2.url + "/health/ready")).json()
+                assert ready["checks"]["breakers"]["detail"].startswith("shared through redis")
+    finally:
+        a.stop_thread()
+        b.stop_thread()

@@ -169,3 +169,29 @@ async def test_reset_during_the_stream_is_never_replayed(
     assert body.rstrip().splitlines()[-1].startswith('data: {"error"') and "[DONE]" not in body
     assert len(b.received) == 0  # bytes had gone out: no replay elsewhere
     assert health["a"]["health"]["errors"] == {"transport": 1} and health["a"]["health"]["inflight"] == 0
+
+
+async def test_streams_hold_their_deployment_until_they_end(
+    fakes: tuple[FakeUpstream, FakeUpstream], tmp_path: Path
+) -> None:
+    a, _ = fakes
+    a.knobs = Knobs(tokens=400, token_rate=100)
+    with GatewayThread(two_deployments(a.url, a.url, weights=(1, 0)), tmp_path) as gw:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                gw.url + "/v1/chat/completions", json={**CHAT, "stream": True}, headers=AUTH
+            ) as resp:
+                await resp.content.readline()
+                assert (await providers(session, gw))["a"]["health"]["inflight"] == 1
+            # the client went away mid-stream: the hold ends with it, and it is no failure of a's
+            for _ in range(200):
+                health = (await providers(session, gw))["a"]["health"]
+                if health["inflight"] == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert health["inflight"] == 0 and health["errors"] == {}
+            a.knobs = Knobs()
+            status, body = await stream_body(gw)
+            assert status == 200 and body.rstrip().endswith("[DONE]")
+            health = (await providers(session, gw))["a"]["health"]
+            assert health["inflight"] == 0 and health["window_requests"] == 2

@@ -91,6 +91,9 @@ def _spawn(config_path: Path, host: str, port: int, drain_seconds: float) -> int
 
 
 def _supervise(config_path: Path, host: str, port: int, workers: int, drain_seconds: float) -> int:
+    from adaptive_gateway.observability import multiproc
+
+    metrics_dir = multiproc.prepare()  # before forking: the workers share metrics through it
     stopping = False
     children = {_spawn(config_path, host, port, drain_seconds) for _ in range(workers)}
 
@@ -115,10 +118,12 @@ def _supervise(config_path: Path, host: str, port: int, workers: int, drain_seco
         except InterruptedError:
             continue
         children.discard(pid)
+        multiproc.worker_exited(pid)
         if not stopping:
             log.error("worker %d exited (status %d); restarting in %.1fs", pid, status, backoff)
             time.sleep(backoff)
             backoff = min(backoff * 2, 30)
             children.add(_spawn(config_path, host, port, drain_seconds))
+    multiproc.cleanup(metrics_dir)
     sys.stdout.flush()
     return 0

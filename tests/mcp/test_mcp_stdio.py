@@ -45,14 +45,6 @@ async def test_in_process(tmp_path: Path, fake_openai: FakeUpstream) -> None:
     assert list((home / "memory" / "default" / "notes").glob("stdio-note-*.md"))
 
 
-async def test_without_a_config_memory_still_works(tmp_path: Path) -> None:
-    async with stdio(tmp_path / "empty-home") as client:
-        note = await client.call_tool("memory_write", {"title": "No config yet", "body": "x"})
-        answer = await client.call_tool("gateway_complete", {"prompt": "x"})
-    assert not note.is_error
-    assert answer.is_error and "no model is configured" in answer.content[0].text
-
-
 async def test_bridge_to_a_running_gateway(
     mcp_gateway: GatewayThread, agent_key: AgentKey, tmp_path: Path
 ) -> None:

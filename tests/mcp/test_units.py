@@ -89,3 +89,17 @@ async def test_passthrough_callers_only_get_model_tools(tmp_path: Path) -> None:
     with pytest.raises(MCPError):
         await services.call_tool(caller, "nope", {})
     assert not (tmp_path / "memory").exists()
+
+
+async def test_stdio_without_a_config_file(tmp_path: Path) -> None:
+    """`adaptive-llm-gateway mcp` before `init`: memory works, model tools say what is missing."""
+    from adaptive_gateway.cli.mcp_cmds import _load
+
+    compiled, watch = _load(tmp_path / "missing.yaml")
+    assert watch is None and not compiled.models
+    services = McpServices(Gateway(compiled), memory_root=tmp_path / "memory")
+    caller = Caller(MASTER, transport="stdio")
+    note = await services.call_tool(caller, "memory_write", {"title": "No config yet", "body": "x"})
+    answer = await services.call_tool(caller, "gateway_complete", {"prompt": "x"})
+    assert not note.is_error
+    assert answer.is_error and "no model is configured" in answer.content[0].text  # type: ignore[union-attr]

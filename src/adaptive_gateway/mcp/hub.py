@@ -81,6 +81,8 @@ class McpHub:
 
     async def readiness(self) -> tuple[str, bool, str]:
         """``/health/ready`` check: every server ready; the detail names the others and why."""
+        if not self.servers:
+            return "mcp_servers", True, "none configured"
         down = {n: s for n, s in self.servers.items() if s.state != "ready"}
         if not down:
             return "mcp_servers", True, f"{len(self.servers)} ready"

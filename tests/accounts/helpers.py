@@ -69,10 +69,19 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     return check()
 
 
-def flushed(gw: GatewayThread) -> None:
-    """Wait until every queued usage row is written."""
+def flushed(gw: GatewayThread, rows: int) -> None:
+    """Wait until ``rows`` usage rows (in all, since the gateway started) are written.
+
+    The finisher runs after the response is sent, so "the client has its answer" does not yet mean
+    "the row is queued"."""
     acc = accounts_of(gw)
-    assert eventually(lambda: acc.queue is not None and acc.queue.idle), "write-behind did not drain"
+    done = eventually(lambda: acc.queue is not None and acc.queue.written >= rows and acc.queue.idle)
+    assert done, f"write-behind wrote {acc.queue.written if acc.queue else 0} of {rows} row(s)"
+
+
+def written(gw: GatewayThread) -> int:
+    queue = accounts_of(gw).queue
+    return queue.written if queue is not None else 0
 
 
 def query(store_url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -60,7 +60,7 @@ def test_keys_lifecycle_against_a_running_gateway(fake_openai: FakeUpstream, tmp
         assert code == 0 and "revoked" in out
         time.sleep(1.0)
         assert chat(gw.url, new_key).status_code == 401
-        flushed(gw)
+        flushed(gw, 2)
         code, out, _ = cli("usage", "--by", "key", "--json", "-c", cfg)
         rows = json.loads(out)
         assert code == 0 and rows[0]["key"] == created["id"] and rows[0]["requests"] >= 2

@@ -38,7 +38,7 @@ def test_cost_header_equals_usage_row_rollup_and_spend(gw: GatewayThread, home_d
         cost = float(resp.headers["x-adaptive-cost-usd"])
         assert cost == pytest.approx((usage["prompt_tokens"] * 1.0 + usage["completion_tokens"] * 2.0) / 1e6)
         costs.append(cost)
-    flushed(gw)
+    flushed(gw, 5)
     rows = query(home_db, "SELECT cost_nano, input_tokens, output_tokens, status, model, provider FROM usage")
     assert len(rows) == 5 and all(r[3] == 200 and r[4] == "gpt-test" and r[5] == "fake" for r in rows)
     assert sum(r[0] for r in rows) == round(sum(costs) * 1e9)
@@ -62,7 +62,7 @@ def test_streams_settle_their_usage(gw: GatewayThread, home_db: str) -> None:
         stream_options={"include_usage": True},
     )
     usage = next(c.usage for c in stream if c.usage is not None)
-    flushed(gw)
+    flushed(gw, 1)
     rows = query(home_db, "SELECT input_tokens, output_tokens, cost_nano, status FROM usage")
     expected = round((usage.prompt_tokens * 1.0 + usage.completion_tokens * 2.0) * 1000)
     assert rows == [(usage.prompt_tokens, usage.completion_tokens, expected, 200)]
@@ -84,7 +84,7 @@ def test_client_disconnect_settles_what_is_known(
         assert resp.status_code == 200
         next(resp.iter_raw())
     fake_openai.knobs = Knobs()
-    flushed(gw)
+    flushed(gw, 1)
 
     def settled() -> bool:
         rows = query(home_db, "SELECT status, estimated, input_tokens, cost_nano FROM usage")
@@ -113,7 +113,7 @@ models:
     with GatewayThread(text, tmp_path) as gw:
         resp = chat(gw.url, MASTER_KEY, model="gpt-4o")
         assert resp.status_code == 200 and float(resp.headers["x-adaptive-cost-usd"]) == 0
-        flushed(gw)
+        flushed(gw, 1)
         rows = query(
             f"sqlite:///{tmp_path / 'gw-home' / 'gateway.db'}",
             "SELECT input_tokens, output_tokens, cost_nano, key_id FROM usage",

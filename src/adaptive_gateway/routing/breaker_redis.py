@@ -54,6 +54,7 @@ class RedisBreakers:
         self.subscribed = asyncio.Event()
         self.errors = 0
         self.last_error = ""
+        self.retry_at = 0.0  # after an error, Redis is left alone until then (loop time)
 
     async def start(self) -> None:
         """Subscribe and start polling; returns once subscribed (or after one failed try)."""
@@ -106,6 +107,8 @@ class RedisBreakers:
         return granted
 
     async def _run(self, dep: Deployment, op: str, now: float, *extra: Any) -> bool | None:
+        if asyncio.get_running_loop().time() < self.retry_at:
+            return None  # known to be down: decide locally without waiting on a connect timeout
         ttl = int(max(dep.breaker.open_seconds * 4, 3600))
         args = [op, repr(now), self.channel, dep.id, ttl, *extra]
         try:
@@ -118,6 +121,7 @@ class RedisBreakers:
         return granted == "1"
 
     def _error(self, exc: BaseException) -> None:
+        self.retry_at = asyncio.get_running_loop().time() + self.poll_seconds
         self.errors += 1
         if self.last_error != str(exc):
             log.warning("shared breakers: redis unavailable, deciding locally: %s", exc)
@@ -159,6 +163,7 @@ class RedisBreakers:
             except (RedisError, OSError) as exc:
                 self._error(exc)
                 continue
+            self.retry_at = 0.0
             for dep_id, row in zip(ids, rows, strict=True):
                 if row[0] is not None:
                     self._mirror(dep_id, "|".join(x.decode() if x is not None else "0" for x in row))

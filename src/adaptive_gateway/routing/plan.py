@@ -92,10 +92,11 @@ def _chain(
             return [model]
         names = [model.name, *config.chain(model)]
     else:
-        plan.arm = arm = pick_arm(model, headers, key, rng)
-        arm_model = config.models[arm]
-        others = [n for n, _ in model.split if n != arm]  # as configured
-        names = [arm, *config.chain(arm_model), *others, *config.chain(model)]
+        arm_model = config.resolve(pick_arm(model, headers, key, rng))  # an arm may be an alias
+        assert arm_model is not None, "validated config: arms exist"
+        plan.arm = arm = arm_model.name
+        others = [config.aliases.get(n, n) for n, _ in model.split]  # as configured
+        names = [arm, *config.chain(arm_model), *(n for n in others if n != arm), *config.chain(model)]
     chain: list[Model] = []
     for name in names:
         m = config.models.get(name)

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from adaptive_gateway.config.cache_schema import cache_errors
 from adaptive_gateway.config.presets import PRESETS, preset_for
 from adaptive_gateway.config.routing_rules import routing_errors
 from adaptive_gateway.config.schema import GatewayConfig
@@ -139,6 +140,7 @@ def semantic_errors(data: dict[str, Any]) -> list[str]:
                 errors.append(f"models.{mname}.fallbacks[{i}]: unknown model '{fb}'")
     errors.extend(_fallback_cycles(models, aliases))
     errors.extend(routing_errors(models, aliases))
+    errors.extend(cache_errors(data))
     for alias, target in aliases.items():
         if alias in models:
             errors.append(f"aliases.{alias}: shadows the model of the same name")

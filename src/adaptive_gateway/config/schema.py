@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
+from adaptive_gateway.config.cache_schema import CacheConfig
 from adaptive_gateway.config.observability_schema import ObservabilityConfig
 from adaptive_gateway.config.trust_schema import TrustConfig
 
@@ -238,3 +239,4 @@ class GatewayConfig(Strict):
     mcp_servers: dict[McpServerName, McpServerConfig] = {}
     trust: TrustConfig = TrustConfig()  # trust levels, policy, consent, receipts (docs/trust.md)
     observability: ObservabilityConfig = ObservabilityConfig()  # metrics, traces (docs/observability.md)
+    cache: CacheConfig = CacheConfig()  # exact and semantic response cache (docs/cache.md)

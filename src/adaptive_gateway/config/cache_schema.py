@@ -53,7 +53,7 @@ class CacheConfig(_Strict):
     allow_tools: bool = False
     max_trust: Level = Field("internal", description="highest trust level cached in every tier")
     local_max_trust: Level | None = Field(
-        None, description="highest trust level cached in this process only, never in Redis (default: max_trust)"
+        None, description="highest level cached in this process only, never Redis (default: max_trust)"
     )
     redis: bool = Field(True, description="share entries through state.redis_url when it is set")
     purge_poll_seconds: float = Field(1.0, gt=0, description="how often replicas apply shared purges")

@@ -65,7 +65,9 @@ class Env:
 
     def chat(self, model: str, text: str, **kw: object) -> openai.types.chat.ChatCompletion:
         return self.client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": text}], **kw  # type: ignore[call-overload]
+            model=model,
+            messages=[{"role": "user", "content": text}],
+            **kw,  # type: ignore[call-overload]
         )
 
     def cloud_bodies(self) -> list[str]:

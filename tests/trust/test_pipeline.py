@@ -95,9 +95,12 @@ def test_consent_grant_lets_a_level_through_and_revocation_takes_it_back(tmp_pat
             env.chat("cloud-only", f"key {OPENAI_KEY}")
         ledger.append("test", "revoke", "provider:cloud", "offline week")
         deadline = time.monotonic() + 5
-        while env.client.chat.completions.with_raw_response.create(
-            model="smart", messages=[{"role": "user", "content": "hi"}]
-        ).headers["x-adaptive-provider"] != "box":
+        while (
+            env.client.chat.completions.with_raw_response.create(
+                model="smart", messages=[{"role": "user", "content": "hi"}]
+            ).headers["x-adaptive-provider"]
+            != "box"
+        ):
             assert time.monotonic() < deadline, "the revocation was not picked up"
             time.sleep(0.05)
         assert EMAIL in env.cloud_bodies()[0]  # the consented confidential request went to cloud
@@ -129,9 +132,12 @@ def test_once_the_ledger_records_providers_hosted_needs_a_grant(tmp_path: Path) 
 def test_header_may_raise_but_lowers_only_when_the_key_may(tmp_path: Path) -> None:
     trust = "  keys: {master: {level: confidential, may_lower: false}}"
     with trust_env(tmp_path, trust) as env:
+
         def provider(level: str) -> str:
             raw = env.client.chat.completions.with_raw_response.create(
-                model="smart", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-trust-level": level}
+                model="smart",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"x-trust-level": level},
             )
             return raw.headers["x-adaptive-provider"]
 
@@ -143,19 +149,26 @@ def test_header_may_raise_but_lowers_only_when_the_key_may(tmp_path: Path) -> No
     trust = "  keys: {master: {level: confidential, may_lower: true}}"
     with trust_env(tmp_path / "b", trust) as env:
         raw = env.client.chat.completions.with_raw_response.create(
-            model="smart", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-trust-level": "public"}
+            model="smart",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-trust-level": "public"},
         )
         assert raw.headers["x-adaptive-provider"] == "cloud"
         # lowering never hides what the detectors find
         raw = env.client.chat.completions.with_raw_response.create(
-            model="smart", messages=[{"role": "user", "content": EMAIL}], extra_headers={"x-trust-level": "public"}
+            model="smart",
+            messages=[{"role": "user", "content": EMAIL}],
+            extra_headers={"x-trust-level": "public"},
         )
         assert raw.headers["x-adaptive-provider"] == "box"
 
 
 def test_public_prompt_raised_by_header_and_context_sources(tmp_path: Path) -> None:
     with trust_env(tmp_path) as env:
-        for headers in ({"x-trust-level": "confidential"}, {"x-context-sources": "file:a.md=public, memory:q3=secret"}):
+        for headers in (
+            {"x-trust-level": "confidential"},
+            {"x-context-sources": "file:a.md=public, memory:q3=secret"},
+        ):
             raw = env.client.chat.completions.with_raw_response.create(
                 model="smart", messages=[{"role": "user", "content": "hi"}], extra_headers=headers
             )
@@ -185,11 +198,15 @@ def test_forwarded_embeddings_are_guarded(tmp_path: Path) -> None:
     with trust_env(tmp_path) as env:
         headers = {"authorization": f"Bearer {MASTER_KEY}"}
         resp = httpx.post(
-            env.gateway.url + "/v1/embeddings", json={"model": "cloud-only", "input": [f"x {EMAIL}"]}, headers=headers
+            env.gateway.url + "/v1/embeddings",
+            json={"model": "cloud-only", "input": [f"x {EMAIL}"]},
+            headers=headers,
         )
         assert resp.status_code == 403 and EMAIL not in resp.text and "pii.email" in resp.text
         resp = httpx.post(
-            env.gateway.url + "/v1/embeddings", json={"model": "cloud-only", "input": "plain"}, headers=headers
+            env.gateway.url + "/v1/embeddings",
+            json={"model": "cloud-only", "input": "plain"},
+            headers=headers,
         )
         assert resp.status_code == 200
         assert [r.json["input"] for r in env.cloud.received] == ["plain"]

@@ -126,7 +126,8 @@ def redact_request(req: ChatRequest, scan: Scan, mode: Mode, detectors: Detector
         replacements = {value: placeholder for placeholder, value in mapping.items()}
     if req.raw is not None and replacements:
         replace_strings(req.raw, replacements)
-        if detectors.scan(SEPARATOR.join(strings_of(req.raw))):
+        # joined without a separator: a value split across two strings is found again
+        if detectors.scan("".join(strings_of(req.raw))):
             req.raw = None
     return RequestRedaction(summarize(scan.findings), mapping, mode)
 
@@ -140,7 +141,7 @@ def _set_text(messages: Sequence[Message], ref: TextRef, text: str) -> None:
 
 
 def strings_of(node: Any) -> list[str]:
-    """Every string value inside ``node`` (dict keys excluded)."""
+    """Every string value inside ``node`` in document order (dict keys excluded)."""
     out: list[str] = []
     stack = [node]
     while stack:
@@ -148,9 +149,9 @@ def strings_of(node: Any) -> list[str]:
         if isinstance(item, str):
             out.append(item)
         elif isinstance(item, dict):
-            stack.extend(item.values())
+            stack.extend(reversed(item.values()))  # document order
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend(reversed(item))
     return out
 
 

@@ -76,11 +76,12 @@ def make_veto(settings: TrustSettings, consents: Consents, level: TrustLevel) ->
 def reachable(config: CompiledConfig, model: Model) -> list[Deployment]:
     """Every deployment a request for ``model`` might be sent to: its own, its split arms', their
     fallbacks' and its context fallback's."""
-    names = [name for name, _ in model.split]
-    names += [f for arm in list(names) if (m := config.models.get(arm)) for f in config.chain(m)]
-    names += list(config.chain(model))
-    if model.context_fallback:
-        names.append(config.aliases.get(model.context_fallback, model.context_fallback))
+    arms = [m for name, _ in model.split if (m := config.models.get(name)) is not None]
+    names: list[str] = []
+    for m in (model, *arms):
+        names += [m.name, *config.chain(m)]
+        if m.context_fallback:
+            names.append(config.aliases.get(m.context_fallback, m.context_fallback))
     seen: dict[str, Deployment] = {d.id: d for d in model.deployments}
     for name in names:
         other = config.models.get(name)

@@ -9,17 +9,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from adaptive_gateway.config import CompiledConfig, Model
-from adaptive_gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from adaptive_gateway.errors import ModelNotFound, PermissionDenied
 from adaptive_gateway.observability.requestlog import RequestLog
 from adaptive_gateway.pipeline import structured
 from adaptive_gateway.pipeline.auth import Authenticator
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.execute import BaseUrlResolver, Executor, OpenStream
+from adaptive_gateway.pipeline.forward import forward
 from adaptive_gateway.pipeline.media import MediaFetcher
-from adaptive_gateway.providers.base import Adapter, UpstreamRequest
+from adaptive_gateway.providers.base import Adapter
 from adaptive_gateway.providers.registry import build_registry
 from adaptive_gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
-from adaptive_gateway.routing.plan import CandidateFilter, Plan, Strategy, WeightedRandom, plan_route
+from adaptive_gateway.routing.plan import CandidateFilter, Plan, Strategy, WeightedRandom
 from adaptive_gateway.types import ChatResponse
 
 
@@ -33,6 +34,16 @@ Finisher = Callable[[RequestContext], None]
 ReadinessCheck = Callable[[], Awaitable[tuple[str, bool, str]]]
 
 
+class Answered(Exception):
+    """Raised by a stage that answers the request itself (a cache hit): the remaining stages, routing
+    and execution are skipped. :meth:`Gateway.complete` returns ``response``; :meth:`Gateway.open_stream`
+    lets it propagate, and the server replays the answer as a stream (``server/proxy.py``)."""
+
+    def __init__(self, response: ChatResponse) -> None:
+        super().__init__("answered by a pipeline stage")
+        self.response = response
+
+
 class Gateway:
     def __init__(self, config: CompiledConfig, *, resolve_base: BaseUrlResolver | None = None) -> None:
         self.config = config
@@ -42,7 +53,7 @@ class Gateway:
         self.executor = Executor(self.upstream, self.adapters, resolve_base, self.media)
         self.auth = Authenticator()
         self.strategies: dict[str, Strategy] = {"weighted": WeightedRandom()}
-        self.rng = random.Random()  # noqa: S311 - load balancing, not security
+        self.rng = random.Random()
         self.stages: list[Stage] = []
         self.filters: list[Callable[[RequestContext], CandidateFilter | None]] = []
         self.finishers: list[Finisher] = []
@@ -92,7 +103,10 @@ class Gateway:
         return self.executor.router.plan(ctx.config, model, filters, ctx.request, ctx.headers, key)
 
     async def complete(self, ctx: RequestContext) -> ChatResponse:
-        plan = await self.plan(ctx)
+        try:
+            plan = await self.plan(ctx)
+        except Answered as answered:
+            return answered.response
         resp = await structured.complete(self.executor, ctx, plan)
         ctx.settle(resp.usage)
         return resp
@@ -103,23 +117,11 @@ class Gateway:
     async def forward_openai(
         self, ctx: RequestContext, path: str, body: dict[str, Any], stream: bool
     ) -> UpstreamResponse | UpstreamStream:
-        """Non-chat OpenAI endpoints (completions, embeddings): forwarded to an OpenAI-compatible
-        deployment of the model with only the model name swapped."""
+        """Non-chat OpenAI endpoints (completions, embeddings), with failover: see pipeline/forward.py."""
         model = self.resolve_model(ctx, body["model"])
         for stage in self.stages:
             await stage(ctx)
-        dep = next((d for d in model.deployments if d.provider.adapter in ("openai", "embedded")), None)
-        if dep is None:
-            raise InvalidRequest(f"model '{model.name}' has no OpenAI-compatible deployment for {path}")
-        ctx.deployment = dep
-        adapter = self.adapters[dep.provider.adapter]
-        build_raw: Callable[..., UpstreamRequest] = getattr(adapter, "build_raw")  # noqa: B009
-        ureq = build_raw(path, {**body, "model": dep.upstream_model}, dep, ctx.provider_key, stream)
-        if not dep.provider.base_url and self.executor.resolve_base is not None:
-            ureq.url = await self.executor.resolve_base(dep.provider) + ureq.url
-        if stream:
-            return await self.upstream.stream(dep.provider, ureq)
-        return await self.upstream.send(dep.provider, ureq)
+        return await forward(self, ctx, model, path, body, stream)
 
     def finish(self, ctx: RequestContext) -> None:
         for fin in self.finishers:
@@ -143,5 +145,6 @@ class Gateway:
             "input_tokens": usage.input_tokens if usage else 0,
             "output_tokens": usage.output_tokens if usage else 0,
             "cost_usd": round(ctx.cost, 8),
+            "cache": ctx.notes.get("cache"),
             "error": ctx.error,
         })

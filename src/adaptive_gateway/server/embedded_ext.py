@@ -140,7 +140,7 @@ async def _forward(gw: Any, http: Http, ctx: Any, body: dict[str, Any]) -> None:
     if up.status < 400:
         ctx.settle(decode_usage(proxy.json_or_empty(up.body).get("usage")))
     ctx.status = up.status
-    await http.respond(up.status, up.body, proxy.route_headers(ctx))
+    await http.respond(up.status, up.body, proxy.route_headers(ctx) + proxy.passed_headers(up.headers))
 
 
 def install(app: GatewayApp) -> None:

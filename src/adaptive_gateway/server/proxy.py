@@ -8,14 +8,15 @@ from typing import Any
 
 import orjson
 
+from adaptive_gateway.cache.replay import response_events
 from adaptive_gateway.errors import GatewayError, InvalidRequest
 from adaptive_gateway.formats.openai_chat import decode_usage
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
-from adaptive_gateway.pipeline.gateway import Gateway
+from adaptive_gateway.pipeline.gateway import Answered, Gateway
 from adaptive_gateway.providers.upstream import UpstreamStream
 from adaptive_gateway.server.http import DisconnectWatch, Headers, Http
-from adaptive_gateway.types import StreamUsage, Usage
+from adaptive_gateway.types import ChatResponse, StreamUsage, Usage
 from adaptive_gateway.wire.base import Wire
 from adaptive_gateway.wire.openai_chat import ChatPassthrough
 
@@ -49,6 +50,14 @@ def route_headers(ctx: RequestContext) -> Headers:
     return out
 
 
+# upstream response headers a client needs to act on (back off), forwarded as they are
+PASSED_HEADERS = ("retry-after", "retry-after-ms")
+
+
+def passed_headers(headers: dict[str, str]) -> Headers:
+    return [(name.encode(), headers[name].encode()) for name in PASSED_HEADERS if name in headers]
+
+
 def decode_json(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
@@ -77,7 +86,12 @@ async def chat(gw: Gateway, http: Http, wire: Wire, params: dict[str, str]) -> N
         body = decode_json(await http.body(gw.config.source.server.max_body_bytes))
         req = ctx.request = wire.decode(body, params)
         if req.stream:
-            await _stream(gw, http, wire, ctx, await gw.open_stream(ctx))
+            try:
+                up = await gw.open_stream(ctx)
+            except Answered as answered:
+                await _replay(http, wire, ctx, answered.response)
+            else:
+                await _stream(gw, http, wire, ctx, up)
         else:
             resp = await gw.complete(ctx)
             await http.respond(200, wire.render(resp, req), route_headers(ctx))
@@ -125,6 +139,15 @@ async def _stream(gw: Gateway, http: Http, wire: Wire, ctx: RequestContext, up: 
             ctx.settle(usage)
 
 
+async def _replay(http: Http, wire: Wire, ctx: RequestContext, resp: ChatResponse) -> None:
+    """A stage answered the request itself (a cache hit): its answer as the client format's stream."""
+    assert ctx.request is not None
+    renderer = wire.stream_renderer(ctx.request, "chatcmpl-" + ctx.request_id)
+    body = b"".join([renderer.render(ev) for ev in response_events(resp)]) + renderer.finish()
+    await http.start_stream(200, route_headers(ctx), wire.stream_content_type)
+    await http.end(body)
+
+
 def _usage(events: list[Any], current: Usage | None) -> Usage | None:
     for ev in events:
         if isinstance(ev, StreamUsage):
@@ -149,7 +172,7 @@ async def openai_forward(gw: Gateway, http: Http, path: str) -> None:
         if up.status < 400:
             ctx.settle(decode_usage(json_or_empty(up.body).get("usage")))
         ctx.status = up.status
-        await http.respond(up.status, up.body, route_headers(ctx))
+        await http.respond(up.status, up.body, route_headers(ctx) + passed_headers(up.headers))
     except GatewayError as err:
         await send_error(http, ctx, err, None)
     finally:

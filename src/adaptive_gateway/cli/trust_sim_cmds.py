@@ -169,7 +169,7 @@ def print_simulation(result: dict[str, Any]) -> None:
     for c in route.get("candidates", []):
         out.print(f"  route {c['rank']}. {c['deployment']} ({c['locality']}): {c['role']}; {c['why']}")
     for s in route.get("skipped", []):
-        out.print(f"  skipped {s.get('deployment')}: {s.get('reason') or s.get('why')}")
+        out.print(f"  skipped {s.get('deployment')}: {s.get('skipped')}")
     cost = result.get("cost_estimate") or {}
     out.print(
         f"[bold]cost estimate:[/bold] ${cost.get('usd', 0):.6f} "

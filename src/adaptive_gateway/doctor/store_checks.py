@@ -56,7 +56,8 @@ async def check_store(ctx: DoctorContext) -> list[Finding]:
         ]
     try:  # imported only now: alembic is slow to import
         db = importlib.import_module("adaptive_gateway.store.db")
-        migrate = importlib.import_module("adaptive_gateway.store.migrate")
+        # in a thread: alembic takes seconds to import, and the other groups' requests are timed
+        migrate = await asyncio.to_thread(importlib.import_module, "adaptive_gateway.store.migrate")
     except ImportError as exc:
         return [Finding("store", "skip", f"not available in this build ({exc.name})")]
     try:

@@ -43,7 +43,7 @@ def worker_exited(pid: int) -> None:
     from prometheus_client import multiprocess
 
     with suppress(OSError):
-        multiprocess.mark_process_dead(pid, path)
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
     with suppress(OSError):
         (Path(path) / f"{STATS_PREFIX}{pid}.json").unlink()
 

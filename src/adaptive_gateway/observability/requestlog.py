@@ -1,7 +1,9 @@
 """One structured JSON line per request, written behind the request.
 
 Lines are buffered in memory and flushed by a background task (or when the buffer is large), so
-the hot path never blocks on a write. Prompt text, keys and secrets are never part of a line.
+the hot path never blocks on a write. Keys and secrets are never part of a line (only the key's id and
+its public prefix); prompt and answer text only when ``observability.logs.record_content`` is on and the
+request's trust level is at or below ``record_max_level`` (:func:`record_of`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from contextlib import suppress
 from typing import IO, Any
 
 import orjson
+
+from adaptive_gateway.observability.sample import Sample
 
 
 class RequestLog:
@@ -65,3 +69,44 @@ class RequestLog:
         if self._out is not None and self.path:
             self._out.close()
             self._out = None
+
+
+def _ms(seconds: float | None) -> float | None:
+    return round(seconds * 1000, 2) if seconds is not None else None
+
+
+def record_of(s: Sample, attempts: int, content: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The log line of a finished request; ``content``: recorded text, already cleared for the log."""
+    record: dict[str, Any] = {
+        "request_id": s.request_id,
+        "route": s.route,
+        "status": s.status,
+        "latency_ms": round(s.latency_s * 1000, 2),
+        "key": s.key_prefix or None,
+        "key_id": s.key or None,
+        "tenant": s.tenant or None,
+        "client": s.client,
+        "model": s.model,
+        "deployment": s.deployment or None,
+        "provider": s.provider or None,
+        "stream": s.stream,
+        "attempts": attempts,
+        "retries": s.retries,
+        "fallbacks": s.fallbacks,
+        "upstream_ms": _ms(s.upstream_s),
+        "ttft_ms": _ms(s.ttft_s),
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "cost_usd": round(s.cost, 8),
+        "trust_level": s.trust_level,
+        "trace_id": s.trace_id,
+        "receipt": s.receipt_id,
+        "error": s.error,
+    }
+    if s.rejection:
+        record["rejected"] = s.rejection
+    if s.policy_block:
+        record["blocked"] = s.policy_block
+    if content:
+        record["content"] = content
+    return record

@@ -1,0 +1,54 @@
+"""The observability extension (installed last, so it sees what every other extension did to a request):
+metrics, traces, the request log line, live stats, the status page and the dashboard.
+
+Installs: one finisher (metrics, stats, the request's span, the log line: it replaces the core's log
+finisher with a richer line); the wrappers of ``server/observability_hooks.py``; the routes
+``/metrics``, ``/api/stats``, ``/api/traces``, ``/api/topology``, ``/status`` (public) and the dashboard's
+own APIs (``server/observability_admin.py``); the dashboard at ``/ui``; a background task that folds
+metrics every ``observability.metrics.flush_interval_seconds``.
+
+``ADAPTIVE_GATEWAY_OBSERVABILITY=off`` skips all of it (the core's log line stays): ``make bench`` runs
+with and without it to measure what it costs.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+from adaptive_gateway.server.observability_admin import install_admin_routes
+from adaptive_gateway.server.observability_api import ObservabilityApi
+from adaptive_gateway.server.observability_runtime import ObservabilityRuntime
+from adaptive_gateway.ui import StaticUI
+
+if TYPE_CHECKING:
+    from adaptive_gateway.server.app import GatewayApp
+
+SWITCH = "ADAPTIVE_GATEWAY_OBSERVABILITY"
+
+
+def install(app: GatewayApp) -> None:
+    if os.environ.get(SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
+        return
+    gw = app.gateway
+    cfg = gw.config.source.observability
+    rt = ObservabilityRuntime(gw, cfg)
+    with suppress(ValueError):  # our finisher writes the (richer) log line
+        gw.finishers.remove(gw._log_request)
+    gw.finishers.append(rt.finish)
+    rt.hooks.install(gw, keep_responses=True)
+    api = ObservabilityApi(gw, rt)
+    app.routes[("GET", "/metrics")] = api.metrics
+    app.routes[("GET", "/api/stats")] = api.stats
+    app.routes[("GET", "/api/traces")] = api.traces
+    app.routes[("GET", "/api/topology")] = api.topology
+    if cfg.status_page:
+        app.routes[("GET", "/status")] = api.status
+    install_admin_routes(app, rt)
+    if cfg.dashboard:
+        app.mount("/ui", StaticUI("/ui"))
+    app.extras["observability"] = rt
+    app.extras["metrics"] = rt.metrics
+    app.on_startup.append(rt.start)
+    app.on_shutdown.append(rt.stop)

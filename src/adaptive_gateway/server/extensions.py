@@ -17,6 +17,7 @@ EXTENSIONS: tuple[str, ...] = (
     "adaptive_gateway.server.embedded_ext",
     "adaptive_gateway.server.routing_ext",
     "adaptive_gateway.server.accounts_ext",
+    "adaptive_gateway.server.cache_ext",  # after admission: a hit still counts against rate limits
     "adaptive_gateway.server.mode_ext",
     "adaptive_gateway.server.mcp_ext",
 )

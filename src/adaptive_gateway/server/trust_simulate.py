@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from adaptive_gateway.errors import GatewayError
+from adaptive_gateway.errors import GatewayError, PolicyBlocked
 from adaptive_gateway.formats.tokens import estimate_request_tokens
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import Gateway
@@ -51,7 +51,7 @@ async def simulate(
     blocked: GatewayError | None = None
     try:
         await stage(ctx)
-    except GatewayError as err:
+    except PolicyBlocked as err:  # the answer of the simulation; bad input is still an error
         blocked = err
     decision = ctx.notes.get(TRUST_NOTE)
     decision = decision if isinstance(decision, TrustDecision) else None

@@ -291,6 +291,18 @@ def init(
     if force and path.exists():
         _console().print(f"  old config kept at {backup_copy(path, state / 'backups' / 'config')}")
         path.unlink()
+    plan, key = _write_config(path, state, choices, ask)
+    _record(state, plan, choices)
+    ok = _integrate(state, client_home, choices, ask)
+    _next_steps(state, key, choices, bool(choices.clients))
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _write_config(
+    path: Path, state: Path, choices: Choices, ask: Asker | None
+) -> tuple[ConfigPlan, str | None]:
+    """Plan the additions, then create or merge the config; (the plan, a new master key or None)."""
     existing = _existing(path) if path.exists() else {}
     _, embedder = embedded_available()
     plan = plan_config(
@@ -304,11 +316,7 @@ def init(
     if status == "declined":
         raise _fail("nothing was written")
     _report_config(path, status, plan)
-    _record(state, plan, choices)
-    ok = _integrate(state, client_home, choices, ask)
-    _next_steps(state, key, choices, bool(choices.clients))
-    if not ok:
-        raise typer.Exit(1)
+    return plan, key
 
 
 def _report_config(path: Path, status: str, plan: ConfigPlan) -> None:

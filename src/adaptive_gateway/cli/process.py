@@ -106,7 +106,7 @@ def read_pidfile(home: Path) -> GatewayProcess | None:
 def running(home: Path) -> GatewayProcess | None:
     """The gateway this CLI started and that is still running, else None."""
     proc = read_pidfile(home)
-    if proc is None or not pid_alive(proc.pid) or not looks_like_gateway(proc.pid):
+    if proc is None or not pid_alive(proc.pid) or _zombie(proc.pid) or not looks_like_gateway(proc.pid):
         return None
     return proc
 

@@ -231,7 +231,8 @@ def _choose(
         return safe_defaults(report, chat), None
     out = _console()
     out.print(runtime_table(report) if report.reachable_runtimes() else "No local runtime answered.")
-    out.print(findings_table(report))
+    if report.keys or any(c.found for c in report.clients):
+        out.print(findings_table(report))
     found = [c.name for c in report.clients if c.found and c.name in TARGETS]
     ask = default_asker()
     return interactively(report, chat, ask, found), ask

@@ -33,6 +33,8 @@ Hook = Callable[[], Awaitable[None]]
 
 # the only routes served without a key
 OPEN_ROUTES = frozenset({("GET", "/health"), ("GET", "/health/live"), ("HEAD", "/api/hello")})
+# the public status page and the dashboard's static assets (the UI's data needs a key)
+OPEN_ROUTES |= {("GET", "/status"), ("GET", "/ui")}
 
 
 class GatewayApp:

@@ -20,6 +20,7 @@ EXTENSIONS: tuple[str, ...] = (
     "adaptive_gateway.server.cache_ext",  # after admission: a hit still counts against rate limits
     "adaptive_gateway.server.mode_ext",
     "adaptive_gateway.server.mcp_ext",
+    "adaptive_gateway.server.observability_ext",  # last: it sees what every other extension did
 )
 
 

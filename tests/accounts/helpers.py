@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -56,8 +57,14 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def unique_chat(**body: Any) -> dict[str, Any]:
+    """A chat body no response cache has seen."""
+    content = f"hello there ({uuid.uuid4().hex[:12]})"
+    return {**CHAT, "messages": [{"role": "user", "content": content}], **body}
+
+
 def chat(gw_url: str, key: str, **body: Any) -> httpx.Response:
-    return HTTP.post(gw_url + "/v1/chat/completions", headers=bearer(key), json={**CHAT, **body})
+    return HTTP.post(gw_url + "/v1/chat/completions", headers=bearer(key), json=unique_chat(**body))
 
 
 def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:

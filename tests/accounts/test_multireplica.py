@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from adaptive_gateway.fakes.server import FakeUpstream
-from tests.accounts.helpers import ADMIN, CHAT, bearer, config, create_key, eventually, query
+from tests.accounts.helpers import ADMIN, bearer, config, create_key, eventually, query, unique_chat
 from tests.support.process import GatewayProcess
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -31,7 +31,9 @@ def load(urls: list[str], key: str, n: int, **body: object) -> list[tuple[str, h
     with httpx.Client(timeout=20, limits=httpx.Limits(max_connections=32)) as client:
 
         def one(url: str) -> tuple[str, httpx.Response]:
-            return url, client.post(url + "/v1/chat/completions", headers=bearer(key), json={**CHAT, **body})
+            return url, client.post(
+                url + "/v1/chat/completions", headers=bearer(key), json=unique_chat(**body)
+            )
 
         with ThreadPoolExecutor(16) as pool:
             return list(pool.map(one, targets))

@@ -73,7 +73,7 @@ def hooks(url: str, attempts: int = 4, events: str = "[]") -> str:
     return f"""
 webhooks:
   - {{url: "{url}", secret: "{SECRET}", max_attempts: {attempts}, backoff_seconds: 0.05, events: {events}}}
-budgets: {{thresholds: [0.5]}}
+budgets: {{thresholds: [0.25]}}
 """
 
 
@@ -130,7 +130,7 @@ def test_budget_and_rate_limit_events(fake_openai: FakeUpstream, tmp_path: Path,
         assert 429 in codes
         assert eventually(lambda: receiver.events("budget.threshold") and receiver.events("budget.exhausted"))
         threshold = receiver.events("budget.threshold")
-        assert len(threshold) == 1 and threshold[0]["data"]["threshold"] == 0.5
+        assert len(threshold) == 1 and threshold[0]["data"]["threshold"] == 0.25
         assert threshold[0]["data"]["name"] == "team-x" and threshold[0]["data"]["budget_usd"] == 0.0002
         assert len(receiver.events("budget.exhausted")) == 1
         busy = create_key(gw.url, rpm=5)["key"]

@@ -12,7 +12,8 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import insert
@@ -91,11 +92,31 @@ def _upsert(
     )
 
 
+_USAGE_COLUMNS = tuple(f.name for f in fields(UsageRow))
+_row_values = attrgetter(*_USAGE_COLUMNS)
+
+
+def _insert_sql(dialect: str) -> str:
+    marks = ", ".join(f"${i}" if dialect == "postgresql" else "?" for i in range(1, len(_USAGE_COLUMNS) + 1))
+    return f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES ({marks})"
+
+
+_INSERT = {"postgresql": _insert_sql("postgresql"), "sqlite": _insert_sql("sqlite")}
+
+
 async def write_usage(conn: AsyncConnection, dialect: str, rows: Sequence[UsageRow]) -> None:
     """Insert raw rows and add them to the daily rollups and spend, in the caller's transaction."""
     if not rows:
         return
-    await conn.execute(insert(Usage), [asdict(r) for r in rows])
+    sql = _INSERT.get(dialect)
+    if sql is None:  # another database: let SQLAlchemy bind the values
+        await conn.execute(
+            insert(Usage), [dict(zip(_USAGE_COLUMNS, _row_values(r), strict=True)) for r in rows]
+        )
+    else:  # the driver's own executemany: ~10x less CPU per row than compiling an insert
+        raw = await conn.get_raw_connection()  # asyncpg / aiosqlite, inside this transaction
+        driver: Any = raw.driver_connection
+        await driver.executemany(sql, [_row_values(r) for r in rows])
     daily, spend = rollups(rows)
     daily_t, spend_t = UsageDaily.__table__, Spend.__table__
     for chunk in _chunks(daily, 500):

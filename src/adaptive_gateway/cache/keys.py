@@ -36,19 +36,21 @@ _ENCODER = msgspec.json.Encoder(order="sorted")  # stateless; sorted keys make t
 
 def scope_of(principal: Principal | None, provider_key: str | None) -> str:
     """Who may share entries: a tenant's keys share one scope; a key without a tenant is its own scope;
-    passthrough callers (everyone presents a provider key, no gateway key) are scoped by that key."""
+    passthrough callers (everyone presents a provider key, no gateway key) are scoped by that key, and
+    hybrid callers that send their own provider key get a scope of their own within their tenant."""
     if principal is None:
         return "anonymous"
     if principal.kind == "passthrough":
         digest = hashlib.sha256((provider_key or principal.key_prefix).encode()).hexdigest()[:24]
         return "passthrough:" + digest
-    if principal.tenant:
-        return "tenant:" + principal.tenant
-    return "key:" + principal.id
+    scope = "tenant:" + principal.tenant if principal.tenant else "key:" + principal.id
+    if provider_key:  # hybrid mode: the caller's own provider account answered
+        scope += "|provider-key:" + hashlib.sha256(provider_key.encode()).hexdigest()[:24]
+    return scope
 
 
 def _params(req: ChatRequest) -> tuple[object, ...]:
-    extra = {k: v for k, v in req.extra.items() if k not in NON_SEMANTIC} if req.extra else None
+    extra = {k: v for k, v in req.extra.items() if k not in NON_SEMANTIC} or None if req.extra else None
     return (
         req.tools,
         req.tool_choice,

@@ -40,7 +40,8 @@ class _Bucket:
             row = len(self.keys)
             if row >= self.matrix.shape[0]:
                 grown = np.zeros((max(8, row * 2), self.dims), np.float32)
-                grown[:row] = self.matrix[:row]
+                if row:
+                    grown[:row] = self.matrix[:row]
                 self.matrix = grown
             self.keys.append(key)
             self.rows[key] = row

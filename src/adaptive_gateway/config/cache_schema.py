@@ -47,8 +47,9 @@ class CacheConfig(_Strict):
     max_entry_bytes: int = Field(1_048_576, ge=1024, description="larger answers are not cached")
     # an explicit temperature above this is a request for variety: never cached
     max_temperature: float = Field(0.7, ge=0, le=2)
-    # requests without a temperature are cached (the client asked for no particular variety)
-    cache_unset_temperature: bool = True
+    # no temperature means the provider's default (1.0 for OpenAI, Anthropic and Gemini): sampled
+    # answers, so not cached unless this is true
+    cache_unset_temperature: bool = False
     # requests that offer tools may trigger side effects on the client: cached only when allowed
     allow_tools: bool = False
     max_trust: Level = Field("internal", description="highest trust level cached in every tier")

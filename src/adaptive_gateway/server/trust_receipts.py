@@ -152,6 +152,8 @@ def build_receipt(
             for a in ctx.attempts
         ],
         "fallbacks": ctx.fallbacks,
+        # set by the cache stage: on a hit {"served": "served from cache (...)", "age_s", "saved_usd", ...}
+        "cache": ctx.notes.get("cache"),
         "usage": {
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,

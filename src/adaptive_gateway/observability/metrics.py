@@ -200,6 +200,8 @@ class GatewayMetrics:
             self._rare(s)
         if s.trust_level is not None:
             self._inc(f.trust, (s.trust_level,))
+        if s.cache is not None:
+            self._inc(f.cache, ("response", s.cache))
         if s.redactions:
             for kind, n in s.redactions.items():
                 self._inc(f.redactions, (kind,), n)
@@ -226,9 +228,10 @@ class GatewayMetrics:
         if s.policy_block:
             self._inc(f.policy_blocks, (s.policy_block,))
 
-    def cache(self, cache: str, hit: bool) -> None:
-        """Count a cache lookup (for the cache stage: ``app.extras["metrics"].cache("exact", True)``)."""
-        self._inc(self.f.cache, (cache, "hit" if hit else "miss"))
+    def cache(self, cache: str, result: str) -> None:
+        """Count a lookup of a cache other than the response cache (whose verdict in ``ctx.notes["cache"]``
+        is counted per request), e.g. ``app.extras["metrics"].cache("embeddings", "hit")``."""
+        self._inc(self.f.cache, (cache, result))
 
     # ---- flush and scrape --------------------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ def record_of(s: Sample, attempts: int, content: dict[str, Any] | None = None) -
         "trust_level": s.trust_level,
         "trace_id": s.trace_id,
         "receipt": s.receipt_id,
+        "cache": s.cache,
         "error": s.error,
     }
     if s.rejection:

@@ -39,6 +39,7 @@ class Sample:
     policy_block: str | None = None  # why a policy refused the request
     redactions: dict[str, int] | None = None  # redacted finding type -> count
     trust_level: str | None = None
+    cache: str | None = None  # the response cache's verdict: hit | semantic | miss | bypass
     trace_id: str | None = None
     request_id: str = ""
     receipt_id: str | None = None

@@ -138,6 +138,17 @@ class ObservabilityApi:
             http, "/api/topology", lambda ctx, tenant: topology(self.gw, self.rt.stats, tenant)
         )
 
+    async def dashboard(self, http: Http, capabilities: Callable[[], dict[str, bool]]) -> None:
+        """Who the caller is and which capabilities this gateway has (the UI's first call)."""
+
+        def answer(ctx: RequestContext, tenant: str | None) -> dict[str, Any]:
+            p = ctx.principal
+            assert p is not None
+            who = {"kind": p.kind, "id": p.id, "roles": sorted(p.roles), "tenant": p.tenant}
+            return {"principal": who, "admin": is_admin(p), "capabilities": capabilities()}
+
+        await self._observed(http, "/api/dashboard", answer)
+
     async def status(self, http: Http) -> None:
         as_json = http.query.get("format") == "json" or "application/json" in http.headers.get("accept", "")
         body, ctype = status_page(self.gw, as_json)

@@ -13,6 +13,7 @@ with and without it to measure what it costs.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from contextlib import suppress
 from typing import TYPE_CHECKING
@@ -26,6 +27,31 @@ if TYPE_CHECKING:
     from adaptive_gateway.server.app import GatewayApp
 
 SWITCH = "ADAPTIVE_GATEWAY_OBSERVABILITY"
+
+
+def capabilities(app: GatewayApp) -> dict[str, bool]:
+    """Which APIs this gateway serves (the dashboard says so plainly for those it does not)."""
+    routes, mounts = app.routes, {prefix for prefix, _ in app.mounts}
+
+    def module(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            return False
+
+    return {
+        "admin_api": "/api" in mounts,  # keys, tenants, usage, spend, budgets, audit
+        "receipts": ("GET", "/api/receipts") in routes,
+        "simulate": ("POST", "/v1/simulate") in routes,
+        "health_providers": ("GET", "/health/providers") in routes,
+        "route_preview": ("POST", "/v1/route/preview") in routes,
+        "doctor": module("adaptive_gateway.doctor"),
+        "integrations": module("adaptive_gateway.integrations") and module("adaptive_gateway.discovery"),
+        "consent": module("adaptive_gateway.ledger.consent"),
+        "memory": module("adaptive_gateway.memory"),
+        "mcp": any(path == "/mcp" for _, path in routes) or "/mcp" in mounts,
+        "metrics": app.extras.get("metrics") is not None,
+    }
 
 
 def install(app: GatewayApp) -> None:
@@ -45,6 +71,7 @@ def install(app: GatewayApp) -> None:
     app.routes[("GET", "/api/topology")] = api.topology
     if cfg.status_page:
         app.routes[("GET", "/status")] = api.status
+    app.routes[("GET", "/api/dashboard")] = lambda h: api.dashboard(h, lambda: capabilities(app))
     install_admin_routes(app, rt)
     if cfg.dashboard:
         app.mount("/ui", StaticUI("/ui"))

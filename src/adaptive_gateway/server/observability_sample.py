@@ -25,6 +25,7 @@ STAGE_NOTE = "obs.stage_error"  # (type, code) of an error raised before routing
 RESPONSE_NOTE = "obs.response"  # the ChatResponse (when tracing or recording needs it)
 TRUST_NOTE = "trust"
 RECEIPT_NOTE = "trust.receipt_id"
+CACHE_NOTE = "cache"  # the response cache's verdict
 LEVELS = ("public", "internal", "confidential", "secret")
 MIN_GENERATION_S = 0.001
 
@@ -107,6 +108,9 @@ def sample_of(ctx: RequestContext, clients: ClientNames) -> Sample:
     if ctx.notes:
         _timings(ctx, s)
         s.trust_level, s.redactions = _trust(ctx)
+        cache = ctx.notes.get(CACHE_NOTE)
+        if isinstance(cache, dict) and isinstance(cache.get("status"), str):
+            s.cache = cache["status"]
     if ctx.attempts or ctx.fallbacks or ctx.status >= 400:
         _failures(ctx, s)
     return s

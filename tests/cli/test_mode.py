@@ -26,6 +26,7 @@ server: {{request_log: false, reload_poll_seconds: 0.1}}
 providers:
   cloud: {{kind: openai-compatible, base_url: "{cloud}/v1", api_key: "sk-upstream"}}   # hosted
   box: {{kind: ollama, base_url: "{box}"}}   # local by its preset
+  box-oa: {{kind: ollama-openai, base_url: "{box}/v1"}}
 models:
   cloud-chat:
     deployments: [{{provider: cloud, model: gpt-4o-mini}}]
@@ -37,6 +38,10 @@ models:
       - {{provider: box, model: "qwen3:8b"}}
   cloud-embed:
     deployments: [{{provider: cloud, model: text-embedding-3-small}}]
+  embed-mixed:
+    deployments:
+      - {{provider: cloud, model: text-embedding-3-small}}
+      - {{provider: box-oa, model: "nomic-embed-text:latest"}}
 """
 
 
@@ -100,20 +105,27 @@ def test_offline_uses_only_local_providers_and_online_restores(
             _chat(client, "cloud-chat", stream)
         assert info.value.code == "offline_mode"
         message = str(info.value)
-        assert "offline mode" in message and "local-chat, mixed" in message and "mode online" in message
+        assert (
+            "offline mode" in message
+            and "embed-mixed, local-chat, mixed" in message
+            and "mode online" in message
+        )
     assert _chat(client, "local-chat") and _chat(client, "local-chat", stream=True)
     for _ in range(5):  # the hosted deployment of a mixed model is never tried
         assert _chat(client, "mixed")
     with pytest.raises(openai.PermissionDeniedError):
         client.embeddings.create(model="cloud-embed", input="secret text")
+    assert client.embeddings.create(model="embed-mixed", input="secret text").data  # the local one
     assert len(fake_openai.received) == cloud_calls
     chats = [r for r in fake_ollama.received if r.path == "/api/chat"]  # (not the health probes)
     assert {r.json["model"] for r in chats} == {"llama3.2:latest", "qwen3:8b"}
+    embeds = [r for r in fake_ollama.received if r.path == "/v1/embeddings"]
+    assert [r.json["model"] for r in embeds] == ["nomic-embed-text:latest"]
 
     code, out, _ = _cli("mode", "status", "--config", str(path), "--json")
     status = json.loads(out)
     assert code == 0 and status["mode"] == "offline"
-    assert status["local_models"] == ["local-chat", "mixed"]
+    assert status["local_models"] == ["embed-mixed", "local-chat", "mixed"]
     assert status["hosted_only_models"] == ["cloud-chat", "cloud-embed"]
 
     code, _, err = _cli("mode", "online", "--config", str(path))

@@ -11,6 +11,7 @@ readiness check that reports the mode. The mode is read from the request's confi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adaptive_gateway.config import CompiledConfig, Deployment, Model
@@ -84,21 +85,25 @@ Forward = Callable[[RequestContext, str, dict[str, Any], bool], Awaitable[Any]]
 
 
 def guard_forward(gw: Gateway) -> Forward:
-    """Wraps ``Gateway.forward_openai`` (which picks the first OpenAI-compatible deployment without the
-    planner) so that offline it never picks a hosted one."""
+    """Wraps ``Gateway.forward_openai`` (completions, embeddings: it fails over across the model's
+    OpenAI-compatible deployments without the planner's filters) so that offline only local ones are
+    tried: none local is the offline error, some local means the others are dropped from the model."""
     forward: Forward = gw.forward_openai
 
     async def guarded(ctx: RequestContext, path: str, body: dict[str, Any], stream: bool) -> Any:
-        if is_offline(ctx.config):
-            model = ctx.config.resolve(str(body.get("model")))
-            picked = (
-                next((d for d in model.deployments if d.provider.adapter in FORWARD_ADAPTERS), None)
-                if model
-                else None
-            )
-            if picked is not None and picked.provider.locality != "local":
-                raise offline_error(ctx.config, str(body.get("model")))
-        return await forward(ctx, path, body, stream)
+        model = ctx.config.resolve(str(body.get("model"))) if is_offline(ctx.config) else None
+        usable = [d for d in model.deployments if d.provider.adapter in FORWARD_ADAPTERS] if model else []
+        local = tuple(d for d in usable if d.provider.locality == "local")
+        if model is None or len(local) == len(usable):
+            return await forward(ctx, path, body, stream)
+        if not local:
+            raise offline_error(ctx.config, str(body.get("model")))
+        from adaptive_gateway.pipeline.forward import forward as forward_to
+
+        gw.resolve_model(ctx, str(body["model"]))  # the key's model permissions, as forward_openai
+        for stage in gw.stages:
+            await stage(ctx)
+        return await forward_to(gw, ctx, replace(model, deployments=local), path, body, stream)
 
     return guarded
 

@@ -126,10 +126,27 @@ def redact_request(req: ChatRequest, scan: Scan, mode: Mode, detectors: Detector
         replacements = {value: placeholder for placeholder, value in mapping.items()}
     if req.raw is not None and replacements:
         replace_strings(req.raw, replacements)
-        # joined without a separator: a value split across two strings is found again
-        if detectors.scan("".join(strings_of(req.raw))):
+        if _leaks(req, detectors):
             req.raw = None
     return RequestRedaction(summarize(scan.findings), mapping, mode)
+
+
+def _leaks(req: ChatRequest, detectors: DetectorSet) -> bool:
+    """Whether the redacted passthrough body may still hold something the detectors find.
+
+    When every (redacted) message text is one string of the body, those strings are known clean and
+    only the others (roles, ids, tool schemas...) are scanned; otherwise (a decoder joined or trimmed
+    strings, so a value may be split across two of them) everything is scanned, joined without a
+    separator so a split value is found again.
+    """
+    assert req.raw is not None
+    strings = strings_of(req.raw)
+    texts, _ = request_texts(req.messages)
+    known = set(strings)
+    if all(text in known for text in texts):
+        clean = set(texts)
+        strings = [value for value in strings if value not in clean]
+    return bool(strings) and bool(detectors.scan("".join(strings)))
 
 
 def _set_text(messages: Sequence[Message], ref: TextRef, text: str) -> None:

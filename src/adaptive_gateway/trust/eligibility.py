@@ -6,12 +6,12 @@ each). Reasons start with ``trust:`` so receipts and route explanations can tell
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from adaptive_gateway.config import CompiledConfig, Deployment, Model
 from adaptive_gateway.trust.levels import TrustLevel
-from adaptive_gateway.trust.policy import consented_for, provider_scope
+from adaptive_gateway.trust.policy import provider_scope
 from adaptive_gateway.trust.settings import TrustSettings
 
 Veto = Callable[[Deployment], str | None]
@@ -40,17 +40,41 @@ def needs_provider_grant(settings: TrustSettings, consents: Consents) -> bool:
     return mode == "hosted" or (mode == "auto" and consents.provider_entries)
 
 
-def make_veto(settings: TrustSettings, consents: Consents, level: TrustLevel) -> Veto:
-    """The candidate filter for a request at ``level`` (after any redaction)."""
+def level_grants(granted: Collection[str]) -> dict[str, TrustLevel]:
+    """The highest level granted per provider (``provider:<name>:<level>`` scopes)."""
+    out: dict[str, TrustLevel] = {}
+    for scope in granted:
+        kind, _, rest = scope.partition(":")
+        name, _, level = rest.rpartition(":")
+        if kind != "provider" or not name:
+            continue
+        try:
+            parsed = TrustLevel.parse(level)
+        except ValueError:
+            continue
+        out[name] = max(out.get(name, parsed), parsed)
+    return out
+
+
+def make_veto(
+    settings: TrustSettings,
+    consents: Consents,
+    level: TrustLevel,
+    grants: Mapping[str, TrustLevel] | None = None,
+) -> Veto:
+    """The candidate filter for a request at ``level`` (after any redaction). ``grants`` is
+    :func:`level_grants` of ``consents.granted``, when the caller keeps it per ledger snapshot."""
     route_local = settings.action_for(level) == "route-local"
     grant_each = needs_provider_grant(settings, consents)
     granted = consents.granted
+    by_provider = level_grants(granted) if grants is None else grants
 
     def veto(dep: Deployment) -> str | None:
         provider = dep.provider
         name = provider.name
         cap = settings.cap_for(provider)
-        level_grant = consented_for(granted, name, level)  # a level grant implies the provider grant
+        # a level grant implies the provider grant; a higher one covers lower levels
+        level_grant = name in by_provider and by_provider[name] >= level
         if provider.locality != "hosted":
             if level > cap and not level_grant:
                 return f"{PREFIX}{level} exceeds {name}'s maximum {cap}"

@@ -30,7 +30,7 @@ from adaptive_gateway.formats import openai_chat
 from adaptive_gateway.trust.content import Scan, redact_request, scan_request, scan_texts
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.detectors import Finding
-from adaptive_gateway.trust.eligibility import PREFIX, Consents, Veto, make_veto, reachable
+from adaptive_gateway.trust.eligibility import PREFIX, Consents, Veto, level_grants, make_veto, reachable
 from adaptive_gateway.trust.levels import TrustLevel
 from adaptive_gateway.trust.opa import DecisionClient
 from adaptive_gateway.trust.policy import Verdict, VerdictKind, classify, describe_findings
@@ -122,6 +122,13 @@ class TrustStage:
         self.consents = consents
         self.decider = decider
         self.key_level = key_level
+        self._grants: tuple[object, Mapping[str, TrustLevel]] = (None, {})
+
+    def _veto(self, settings: TrustSettings, level: TrustLevel) -> Veto:
+        consents = self.consents()
+        if self._grants[0] is not consents:  # parsed once per ledger snapshot, not per request
+            self._grants = (consents, level_grants(consents.granted))
+        return make_veto(settings, consents, level, self._grants[1])
 
     async def __call__(self, ctx: StageContext) -> None:
         req = ctx.request
@@ -198,7 +205,7 @@ class TrustStage:
             )
             if not decision.external.allow:
                 raise self._block(decision, decision.external.reason)
-        decision.veto = veto = make_veto(settings, self.consents(), decision.effective)
+        decision.veto = veto = self._veto(settings, decision.effective)
         model = ctx.config.resolve(req.model)
         deps = reachable(ctx.config, model) if model is not None else []
         decision.vetoed = [(d.id, why) for d in deps if (why := veto(d)) is not None]
@@ -286,7 +293,7 @@ class TrustStage:
             raise self._block(
                 decision, f"policy redacts {decision.level} requests; forwarded endpoints cannot be redacted"
             )
-        decision.veto = veto = make_veto(settings, self.consents(), decision.level)
+        decision.veto = veto = self._veto(settings, decision.level)
         if dep is None:
             decision.verdict = self._typed(decision, "allow", "no deployment to check")
             return

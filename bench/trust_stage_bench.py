@@ -1,0 +1,187 @@
+"""Microbenchmark of the whole trust stage per request (``make bench`` runs it after the detectors).
+
+Measures, in microseconds per request (min / median / p95 over many runs):
+
+* ``stage``: ``await TrustStage(ctx)``: one scan of every message, classification, policy, the
+  candidate veto built and checked against every reachable deployment;
+* ``stage + veto x3``: plus the planner asking the veto about three candidates;
+* ``receipt``: building the receipt JSON (done by the write-behind worker, off the request path);
+
+for the bench request (``bench/request.json``, three short messages, no findings), a 4 KB prompt
+with no findings, the same with findings routed to a local deployment, and the same redacted.
+Run: ``.venv/bin/python bench/trust_stage_bench.py``; docs/benchmarks.md records the numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gc
+import itertools
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from trust_bench import _FINDINGS, _prompt  # noqa: E402
+
+from adaptive_gateway.config import compile_config, parse_config  # noqa: E402
+from adaptive_gateway.formats import openai_chat  # noqa: E402
+from adaptive_gateway.ledger.consent_view import EMPTY  # noqa: E402
+from adaptive_gateway.pipeline.context import Principal, RequestContext  # noqa: E402
+from adaptive_gateway.server.trust_receipts import build_receipt  # noqa: E402
+from adaptive_gateway.server.trust_runtime import TrustRuntime  # noqa: E402
+from adaptive_gateway.trust.opa import DecisionClient  # noqa: E402
+from adaptive_gateway.trust.stage import TrustStage  # noqa: E402
+
+CONFIG = """
+providers:
+  hosted: {kind: openai-compatible, base_url: "http://127.0.0.1:9/v1"}
+  other: {kind: openai-compatible, base_url: "http://127.0.0.1:9/v1"}
+  box: {kind: openai-compatible, base_url: "http://127.0.0.1:9/v1", locality: local}
+models:
+  MODEL:
+    deployments: [{provider: hosted, model: a}, {provider: other, model: b}]
+    fallbacks: [local]
+  local: {deployments: [{provider: box, model: c}]}
+"""
+
+
+def _bodies() -> dict[str, dict[str, object]]:
+    bench = json.loads((HERE / "request.json").read_text())
+    big = {"model": "MODEL", "messages": [{"role": "user", "content": _prompt()}]}
+    found = {"model": "MODEL", "messages": [{"role": "user", "content": _prompt(extra=_FINDINGS)}]}
+    return {
+        "bench request": bench,
+        "4 KB, clean": big,
+        "4 KB, findings (local)": found,
+        "4 KB, redacted": found,
+    }
+
+
+def _measure(run: Callable[[], Awaitable[None]], runs: int) -> tuple[float, float, float]:
+    """min, median and p95 in microseconds of ``runs`` calls of ``run`` (after 200 to warm up)."""
+
+    async def loop() -> list[float]:
+        for _ in range(200):
+            await run()
+        gc.collect()
+        out = []
+        for _ in range(runs):
+            start = time.perf_counter_ns()
+            await run()
+            out.append((time.perf_counter_ns() - start) / 1000)
+        return out
+
+    samples = sorted(asyncio.run(loop()))
+    return samples[0], statistics.median(samples), samples[int(len(samples) * 0.95)]
+
+
+def main(runs: int = 3000) -> None:
+    for label, body in _bodies().items():
+        bench_case(label, body, runs)
+
+
+def bench_case(label: str, body: dict[str, object], runs: int) -> None:
+    """Print the rows of one request."""
+    trust = "trust: {actions: {confidential: redact, secret: redact}}" if "redacted" in label else ""
+    text = CONFIG + trust
+    config = compile_config(parse_config(text, env={}), env={}, text=text)
+    runtime = TrustRuntime(Path("/nonexistent"), lambda config=config: config)
+    stage = TrustStage(runtime.settings_for, lambda: EMPTY, DecisionClient())
+    model = config.resolve("MODEL")
+    assert model is not None
+    deps = [*model.deployments, *config.models["local"].deployments]
+    raw = orjson.dumps(body)
+
+    def context() -> RequestContext:
+        ctx = RequestContext("req", "openai_chat", config, {})
+        ctx.principal = Principal("master", "master")
+        request = openai_chat.decode_request(orjson.loads(raw))
+        request.raw = copy.deepcopy(body)
+        ctx.request = request
+        return ctx
+
+    # a few contexts reused (a server holds few at a time; thousands alive would make the garbage
+    # collector's passes part of every measurement)
+    contexts = [context() for _ in range(16)]
+    decode_cost = _decode_cost(raw, runs)
+
+    def make(with_veto: bool) -> Callable[[], Awaitable[None]]:
+        pool = itertools.cycle(contexts)
+
+        async def run() -> None:
+            ctx = next(pool)
+            ctx.notes.clear()
+            await stage(ctx)
+            if with_veto:
+                veto = stage.candidate_filter(ctx)
+                assert veto is not None
+                for dep in deps:
+                    veto(dep)
+
+        return run
+
+    if "redacted" in label:  # redaction rewrites the request: each run redacts a fresh copy
+        spare: list[RequestContext] = []
+
+        async def fresh() -> None:
+            await stage(spare.pop())
+
+        rows = {"stage": _measure_fresh(fresh, spare, context, runs)}
+    else:
+        rows = {"stage": _measure(make(False), runs), "stage + veto x3": _measure(make(True), runs)}
+    ctx = contexts[0]
+    if "trust" not in ctx.notes:
+        asyncio.run(stage(ctx))
+    settings = runtime.settings_for(config)
+
+    async def receipt() -> None:
+        build_receipt(ctx, settings, latency_ms=1.0, ended_at=time.time())
+
+    rows["receipt (worker)"] = _measure(receipt, runs)
+    verdict = ctx.notes["trust"].verdict.kind if "trust" in ctx.notes else "-"
+    print(f"{label} ({len(raw)} B body, verdict {verdict}; decode alone {decode_cost:.1f} µs)")
+    for name, (best, median, p95) in rows.items():
+        print(f"  {name:18s} min {best:7.1f} µs  median {median:7.1f} µs  p95 {p95:7.1f} µs")
+
+
+def _measure_fresh(
+    run: Callable[[], Awaitable[None]],
+    spare: list[RequestContext],
+    make: Callable[[], RequestContext],
+    runs: int,
+) -> tuple[float, float, float]:
+    """Like :func:`_measure`, with a fresh context made (untimed) before each run."""
+
+    async def loop() -> list[float]:
+        out = []
+        for i in range(runs + 200):
+            spare.append(make())
+            start = time.perf_counter_ns()
+            await run()
+            if i >= 200:
+                out.append((time.perf_counter_ns() - start) / 1000)
+        return out
+
+    gc.collect()
+    samples = sorted(asyncio.run(loop()))
+    return samples[0], statistics.median(samples), samples[int(len(samples) * 0.95)]
+
+
+def _decode_cost(raw: bytes, runs: int) -> float:
+    start = time.perf_counter_ns()
+    for _ in range(runs):
+        openai_chat.decode_request(orjson.loads(raw))
+    return (time.perf_counter_ns() - start) / runs / 1000
+
+
+if __name__ == "__main__":
+    main()

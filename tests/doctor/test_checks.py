@@ -150,3 +150,25 @@ def test_a_crashing_check_does_not_hide_the_others(tmp_path: Path) -> None:
     found = asyncio.run(run_checks(context(tmp_path, None), [("broken", broken), ("fine", fine)]))
     assert [(f.check, f.status) for f in found] == [("broken", "fail"), ("fine", "ok")]
     assert "crashed: RuntimeError: boom" in found[0].summary
+
+
+def test_a_client_integrated_with_the_inline_key_still_points_at_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from adaptive_gateway.cli.main import build_app
+    from adaptive_gateway.doctor.clients import check_clients
+
+    monkeypatch.setenv("ADAPTIVE_GATEWAY_HOME", str(tmp_path / "gw-home"))
+    monkeypatch.setenv("ADAPTIVE_GATEWAY_KEY", "agw-live-0123456789abcdef0123456789")
+    args = ["integrate", "continue", "--inline-key", "--yes", "--home", str(tmp_path)]
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.stderr
+    ctx = context(
+        tmp_path, "version: 1\n", env={"ADAPTIVE_GATEWAY_KEY": "agw-live-0123456789abcdef0123456789"}
+    )
+    found = _by_check(asyncio.run(check_clients(ctx)))
+    assert found["client:continue"].status == "ok"
+    ctx.env = {}  # without the key this shell cannot tell: the file holds another value than a reference
+    assert _by_check(asyncio.run(check_clients(ctx)))["client:continue"].status == "fail"

@@ -32,10 +32,12 @@ def _latest(manifests: list[Manifest]) -> dict[str, Manifest]:
     return latest
 
 
-def _changes_for(ctx: DoctorContext, target: str, url: str, path: str) -> list[FileChange]:
+def _changes_for(
+    ctx: DoctorContext, target: str, url: str, path: str, inline_key: str | None
+) -> list[FileChange]:
     """The integration's changes to ``path``: without MCP first, with it when only MCP touches the file."""
     for mcp in (False, True):
-        plan = TARGETS[target].plan(IntegrationContext(ctx.client_home, url, mcp))
+        plan = TARGETS[target].plan(IntegrationContext(ctx.client_home, url, mcp, inline_key))
         changes = [c for c in plan.changes if str(c.path) == path]
         if changes:
             return changes
@@ -45,11 +47,15 @@ def _changes_for(ctx: DoctorContext, target: str, url: str, path: str) -> list[F
 def _problem(ctx: DoctorContext, target: str, url: str, path: str) -> str | None:
     if not Path(path).exists():
         return f"{path} is gone"
+    # as integrated by default (the key by reference), or with --inline-key (the key's value in the file)
+    keys = [None, *([ctx.env[KEY_ENV]] if ctx.env.get(KEY_ENV) else [])]
     try:
-        drifted = any(prepare(c).changed for c in _changes_for(ctx, target, url, path))
+        complies = any(
+            not any(prepare(c).changed for c in _changes_for(ctx, target, url, path, key)) for key in keys
+        )
     except WriterError as exc:
         return str(exc)
-    return f"{path} no longer points at {url}" if drifted else None
+    return None if complies else f"{path} no longer points at {url}"
 
 
 def check_client(ctx: DoctorContext, manifest: Manifest, url: str) -> Finding:

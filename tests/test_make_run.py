@@ -64,6 +64,10 @@ def test_make_run_smoke(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
         assert resp.json()["choices"][0]["message"]["content"]
         assert '"model":"local/smollm2-135m"' in output.replace(" ", "")
+        # and the curl line printed by `make run` works as printed
+        curl = next(line.strip() for line in output.splitlines() if line.strip().startswith("curl -s"))
+        done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+        assert '"choices"' in done.stdout, done.stdout + done.stderr
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(20)

@@ -100,7 +100,7 @@ def start(
 def _banner(path: Path, host: str, port: int, workers: int, models: list[str]) -> None:
     url = f"http://{host}:{port}"
     key_file = gateway_home() / "admin_key"
-    key_ref = f'"$(cat {key_file})"' if key_file.exists() else "$ADAPTIVE_GATEWAY_MASTER_KEY"
+    key_ref = f"$(cat '{key_file}')" if key_file.exists() else "$ADAPTIVE_GATEWAY_MASTER_KEY"
     model = models[0] if models else "MODEL"
     console.print(
         f"[bold green]Adaptive LLM Gateway {__version__}[/bold green] serving on [bold]{url}[/bold] "

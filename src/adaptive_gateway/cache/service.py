@@ -40,7 +40,6 @@ HEADER = b"x-cache"
 
 Embedder = Any  # adaptive_gateway.embedded.minilm.MiniLMEmbedder (numpy; imported only when used)
 EmbedderSource = Callable[[], Awaitable[Embedder]]
-Count = Callable[[str, bool], None]
 
 
 @dataclass(slots=True)
@@ -82,7 +81,6 @@ class ResponseCache:
         self.semantic: Any = None  # SemanticIndex, made on first use (numpy is optional)
         self.embedder: EmbedderSource | None = None
         self.semantic_error: str | None = None
-        self.count: Count | None = None  # metrics: count("exact" | "semantic", hit)
         self.stats = Stats()
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -119,8 +117,6 @@ class ResponseCache:
             if entry is None and decision.semantic:
                 kind = "semantic"
                 entry, score = await self._semantic(plan, req_text=semantic_text(req), ctx=ctx, now=now)
-            if self.count is not None:
-                self.count(kind, entry is not None)
         if entry is None:
             self.stats.misses += 1
             ctx.notes[CACHE_NOTE] = {"status": "miss", "hit": False}

@@ -9,7 +9,9 @@ still counts against its rate limits, before anything is looked up):
 * wrappers that keep the answer for the store: the response of ``Gateway.complete``, and for streams
   a side parser on the upstream bytes (the client's bytes are not touched, passthrough included);
 * the store finisher; ``GET`` / ``DELETE /api/cache`` (``server/cache_http.py``); a readiness check;
-  startup / shutdown hooks (metrics hook-up, following other replicas' purges, closing Redis).
+  startup / shutdown hooks (following other replicas' purges, closing Redis).
+
+Metrics and the request log read the verdict from ``ctx.notes["cache"]`` (observability extension).
 """
 
 from __future__ import annotations
@@ -94,9 +96,6 @@ def install(app: GatewayApp) -> None:
     follower: list[asyncio.Task[None]] = []
 
     async def startup() -> None:
-        count = getattr(app.extras.get("metrics"), "cache", None)
-        if callable(count):
-            cache.count = count
         if cache.shared is not None:
             follower.append(asyncio.get_running_loop().create_task(cache.follow_purges()))
 

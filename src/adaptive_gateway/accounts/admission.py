@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from adaptive_gateway.accounts.estimate import cost_bound_nano, estimate_prompt_tokens, output_allowance
 from adaptive_gateway.accounts.periods import Period
-from adaptive_gateway.accounts.table import KeyEntry, LimitSpec
+from adaptive_gateway.accounts.table import KeyEntry, LimitSpec, Scope, make_scope
 from adaptive_gateway.config import Model
 from adaptive_gateway.config.schema import LimitSet
 from adaptive_gateway.errors import (
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from adaptive_gateway.accounts.runtime import Accounts
 
 UNITS = {"r": "requests", "t": "tokens"}
+HEADER_NAMES = {
+    unit: tuple(f"x-ratelimit-{what}-{name}".encode() for what in ("limit", "remaining", "reset"))
+    for unit, name in UNITS.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +60,6 @@ class Ticket:
     token_windows: list[str]
     reserved_tokens: int
     budgets: list[BudgetHold]
-    input_tokens: int
-    input_cost_nano: int
     entry: KeyEntry | None = None
 
     def settlement(self, tokens: int, cost_nano: int) -> Settlement:
@@ -93,6 +95,10 @@ class Admission:
 
     def __init__(self, accounts: Accounts) -> None:
         self.acc = accounts
+        self._model_scopes: dict[str, tuple[LimitSet, Scope]] = {}
+        self._ttl: dict[str, float] = {}  # lease time-to-live per config digest
+        self._lease_prefix = os.urandom(6).hex() + "-"  # lease ids: unique per process, no syscall each
+        self._leases = 0
 
     async def __call__(self, ctx: RequestContext) -> None:
         p = ctx.principal
@@ -105,12 +111,15 @@ class Admission:
         if entry is not None:
             ctx.notes["default_trust"] = entry.trust_level
             self._check_request(entry, ctx)
-        defaults = ctx.config.source.limits
-        in_tokens = estimate_prompt_tokens(req) if req is not None else 0
-        out_tokens = output_allowance(
-            req, entry.max_tokens if entry else None, defaults.default_output_tokens
-        )
-        cost, in_cost = cost_bound_nano(model, in_tokens, out_tokens)
+        scopes = self._scopes(entry, model, model_limits)
+        capped = entry is not None and entry.max_cost_nano is not None
+        in_tokens = out_tokens = cost = 0
+        if capped or any(sc.estimates for sc in scopes):  # only TPM, budgets and cost caps need estimates
+            in_tokens = estimate_prompt_tokens(req) if req is not None else 0
+            out_tokens = output_allowance(
+                req, entry.max_tokens if entry else None, ctx.config.source.limits.default_output_tokens
+            )
+            cost = cost_bound_nano(model, in_tokens, out_tokens)
         if entry is not None and entry.max_cost_nano is not None and cost > entry.max_cost_nano:
             raise InvalidRequest(
                 f"estimated cost {_usd(cost)} ({in_tokens} input + {out_tokens} output tokens) exceeds this "
@@ -119,9 +128,9 @@ class Admission:
                 param="max_tokens",
                 code="max_cost_exceeded",
             )
-        built = self._plan(ctx, entry, model, model_limits, in_tokens + out_tokens, cost)
-        if built is None:
+        if not scopes:
             return
+        built = self._plan(ctx, scopes, in_tokens + out_tokens, cost)
         res = await self.acc.counters.admit(built.plan)
         if not res.ok:
             raise self._refusal(built, res, in_tokens + out_tokens, cost)
@@ -135,8 +144,6 @@ class Admission:
             [op.key for op, meta in zip(built.plan.windows, built.windows, strict=True) if meta[2] == "t"],
             in_tokens + out_tokens,
             built.budgets,
-            in_tokens,
-            in_cost,
             entry,
         )
 
@@ -163,53 +170,50 @@ class Admission:
                 param="max_tokens",
             )
 
-    def _plan(
-        self,
-        ctx: RequestContext,
-        entry: KeyEntry | None,
-        model: Model | None,
-        model_limits: LimitSet | None,
-        tokens: int,
-        cost: int,
-    ) -> _Plan | None:
-        scopes: list[tuple[str, str, str, LimitSpec]] = []
-        if entry is not None:
-            if not entry.limits.empty:
-                scopes.append(("key", entry.id, entry.name, entry.limits))
-            tenant = entry.tenant
-            if tenant is not None and not tenant.limits.empty:
-                scopes.append(("tenant", tenant.id, tenant.name, tenant.limits))
+    def _scopes(
+        self, entry: KeyEntry | None, model: Model | None, model_limits: LimitSet | None
+    ) -> list[Scope]:
+        scopes = list(entry.scopes) if entry is not None else []
         if model is not None and model_limits is not None:
-            ml = model_limits
-            spec = LimitSpec(
-                getattr(ml, "rpm", None), getattr(ml, "tpm", None), getattr(ml, "max_concurrency", None)
-            )
-            scopes.append(("model", model.name, model.name, spec))
-        if not scopes:
-            return None
-        ttl = (
-            max(p.timeouts.total for p in ctx.config.providers.values()) + 60 if ctx.config.providers else 660
-        )
-        built = _Plan(AdmitPlan(os.urandom(8).hex(), ttl))
-        plan, now = built.plan, time.time()
-        thresholds = tuple(ctx.config.source.budgets.thresholds)
-        for scope, sid, name, lim in scopes:
+            cached = self._model_scopes.get(model.name)
+            if cached is None or cached[0] is not model_limits:  # new config: rebuild
+                ml = model_limits
+                scope = make_scope(
+                    "model", model.name, model.name, LimitSpec(ml.rpm, ml.tpm, ml.max_concurrency)
+                )
+                cached = self._model_scopes[model.name] = (model_limits, scope)
+            scopes.append(cached[1])
+        return scopes
+
+    def _plan(self, ctx: RequestContext, scopes: list[Scope], tokens: int, cost: int) -> _Plan:
+        config = ctx.config
+        ttl = self._ttl.get(config.digest)
+        if ttl is None:
+            totals = [p.timeouts.total for p in config.providers.values()]
+            ttl = self._ttl[config.digest] = max(totals, default=600.0) + 60
+        self._leases += 1
+        built = _Plan(AdmitPlan(f"{self._lease_prefix}{self._leases}", ttl))
+        plan, windows, now = built.plan, built.windows, time.time()
+        for sc in scopes:
+            lim = sc.limits
             if lim.rpm is not None:
-                plan.windows.append(WindowOp(f"w:{scope}:{sid}:r", lim.rpm, 1))
-                built.windows.append((scope, name, "r"))
+                plan.windows.append(WindowOp(sc.rpm_key, lim.rpm, 1))
+                windows.append((sc.kind, sc.name, "r"))
             if lim.tpm is not None:
-                plan.windows.append(WindowOp(f"w:{scope}:{sid}:t", lim.tpm, tokens))
-                built.windows.append((scope, name, "t"))
+                plan.windows.append(WindowOp(sc.tpm_key, lim.tpm, tokens))
+                windows.append((sc.kind, sc.name, "t"))
             if lim.max_concurrency is not None:
-                plan.leases.append(LeaseOp(f"c:{scope}:{sid}", lim.max_concurrency))
-                built.leases.append((scope, name))
-            if lim.budget is not None:
-                b = lim.budget
+                plan.leases.append(LeaseOp(sc.lease_key, lim.max_concurrency))
+                built.leases.append((sc.kind, sc.name))
+            b = lim.budget
+            if b is not None:
                 period = self.acc.periods.current(b.period, now)
-                key = f"b:{scope}:{sid}:{period.label}"
-                plan.budgets.append(BudgetOp(key, b.limit_nano, cost, b.hard, period.end_ts))
+                key = sc.budget_prefix + period.label
+                limit = b.limit_nano
+                plan.budgets.append(BudgetOp(key, limit, cost, b.hard, period.end_ts))
+                thresholds = tuple(config.source.budgets.thresholds)
                 built.budgets.append(
-                    BudgetHold(key, b.limit_nano, scope, sid, name, period, b.hard, thresholds)
+                    BudgetHold(key, limit, sc.kind, sc.id, sc.name, period, b.hard, thresholds)
                 )
         return built
 
@@ -261,10 +265,10 @@ class Admission:
             if unit in seen:  # the first scope (key, then tenant, then model) names the headers
                 continue
             seen.add(unit)
-            u = UNITS[unit]
+            limit_name, remaining_name, reset_name = HEADER_NAMES[unit]
             out += [
-                (f"x-ratelimit-limit-{u}".encode(), str(op.limit).encode()),
-                (f"x-ratelimit-remaining-{u}".encode(), str(max(remaining, 0)).encode()),
-                (f"x-ratelimit-reset-{u}".encode(), _fmt_reset(reset).encode()),
+                (limit_name, str(op.limit).encode()),
+                (remaining_name, str(max(remaining, 0)).encode()),
+                (reset_name, _fmt_reset(reset).encode()),
             ]
         return out

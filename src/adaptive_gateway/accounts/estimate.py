@@ -34,12 +34,8 @@ def output_allowance(req: ChatRequest | None, key_max: int | None, default: int)
     return key_max or default
 
 
-def cost_bound_nano(model: Model | None, input_tokens: int, output_tokens: int) -> tuple[int, int]:
-    """(total, input-only) nano-USD at the most expensive deployment of the model."""
+def cost_bound_nano(model: Model | None, input_tokens: int, output_tokens: int) -> int:
+    """Nano-USD at the most expensive deployment of the model (an upper bound for any route)."""
     if model is None:
-        return 0, 0
-    total = inp = 0.0
-    for dep in model.deployments:
-        total = max(total, dep.cost(input_tokens, output_tokens))
-        inp = max(inp, dep.cost(input_tokens, 0))
-    return round(total * NANO), round(inp * NANO)
+        return 0
+    return round(max((d.cost(input_tokens, output_tokens) for d in model.deployments), default=0.0) * NANO)

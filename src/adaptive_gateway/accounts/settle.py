@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from adaptive_gateway.accounts.admission import BudgetHold, Ticket
+from adaptive_gateway.accounts.estimate import estimate_prompt_tokens
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.state import Counters, MemoryCounters, Settlement, StateUnavailable
 from adaptive_gateway.store.models import NANO, utcnow
@@ -77,9 +78,10 @@ class Finisher:
         tokens_in = usage.input_tokens if usage else 0
         tokens_out = usage.output_tokens if usage else 0
         estimated = False
-        if usage is None and ctx.status == 499 and dep is not None and ticket is not None:
+        if usage is None and ctx.status == 499 and dep is not None and req is not None:
             # the client went away mid-stream: the upstream still bills the prompt
-            tokens_in, cost_nano, estimated = ticket.input_tokens, ticket.input_cost_nano, True
+            tokens_in, estimated = estimate_prompt_tokens(req), True
+            cost_nano = round(dep.cost(tokens_in, 0) * NANO)
         if ticket is not None:
             self.acc.settler.put(ticket.settlement(tokens_in + tokens_out, cost_nano), ticket.budgets)
         p = ctx.principal

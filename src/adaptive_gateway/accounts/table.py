@@ -46,6 +46,35 @@ class LimitSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """One subject of limits (a key, a tenant or a model) with its counter keys precomputed."""
+
+    kind: str  # key | tenant | model
+    id: str
+    name: str
+    limits: LimitSpec
+    rpm_key: str = ""
+    tpm_key: str = ""
+    lease_key: str = ""
+    budget_prefix: str = ""
+    estimates: bool = False  # needs token / cost estimates (TPM or a budget)
+
+
+def make_scope(kind: str, sid: str, name: str, limits: LimitSpec) -> Scope:
+    return Scope(
+        kind,
+        sid,
+        name,
+        limits,
+        f"w:{kind}:{sid}:r",
+        f"w:{kind}:{sid}:t",
+        f"c:{kind}:{sid}",
+        f"b:{kind}:{sid}:",
+        limits.tpm is not None or limits.budget is not None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class TenantEntry:
     id: str
     name: str
@@ -67,6 +96,7 @@ class KeyEntry:
     networks: tuple[Network, ...] | None = None
     expires_at: float | None = None
     revoked: bool = False
+    scopes: tuple[Scope, ...] = ()  # the key's and its tenant's limits, when set
 
 
 @dataclass(slots=True)
@@ -119,13 +149,18 @@ def _entry(
         roles=frozenset({role}) if role else frozenset(),
     )
     networks = tuple(ipaddress.ip_network(n, strict=False) for n in row.ip_allow) if row.ip_allow else None
+    limits = _limits(row, period)
+    tenant = tenants.get(row.tenant_id) if row.tenant_id else None
+    scopes = [make_scope("key", row.id, row.name, limits)] if not limits.empty else []
+    if tenant is not None and not tenant.limits.empty:
+        scopes.append(make_scope("tenant", tenant.id, tenant.name, tenant.limits))
     return KeyEntry(
         id=row.id,
         name=row.name,
         prefix=row.prefix,
         principal=principal,
-        limits=_limits(row, period),
-        tenant=tenants.get(row.tenant_id) if row.tenant_id else None,
+        limits=limits,
+        tenant=tenant,
         role=role,
         trust_level=row.trust_level,
         max_tokens=row.max_tokens,
@@ -133,6 +168,7 @@ def _entry(
         networks=networks,
         expires_at=_ts(row.expires_at),
         revoked=row.revoked_at is not None,
+        scopes=tuple(scopes),
     )
 
 

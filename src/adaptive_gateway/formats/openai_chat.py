@@ -18,25 +18,19 @@ from adaptive_gateway.formats.common import (
     require_list,
     require_str,
 )
+
+# shared pieces and the streaming half live in their own modules; re-exported (see __all__)
+from adaptive_gateway.formats.openai_chat_stream import StreamDecoder, StreamEncoder
+from adaptive_gateway.formats.openai_shared import FINISH, decode_usage, encode_usage
 from adaptive_gateway.types import (
     ChatRequest,
     ChatResponse,
     Choice,
     ContentPart,
-    FinishReason,
     Message,
-    ReasoningDelta,
     ResponseFormat,
-    StreamEvent,
-    StreamFinish,
-    StreamStart,
-    StreamUsage,
-    TextDelta,
     Tool,
     ToolCall,
-    ToolCallDelta,
-    ToolCallStart,
-    Usage,
 )
 
 # top-level request fields this codec models; everything else goes to ChatRequest.extra
@@ -62,13 +56,6 @@ _MODELED = frozenset(
         "metadata",
     ]
 )
-_FINISH: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
 
 
 # ---- requests -------------------------------------------------------------------------------------------
@@ -295,27 +282,6 @@ def encode_request(req: ChatRequest, model: str) -> dict[str, Any]:
 # ---- responses ------------------------------------------------------------------------------------------
 
 
-def decode_usage(u: dict[str, Any] | None) -> Usage | None:
-    if not u:
-        return None
-    return Usage(
-        input_tokens=u.get("prompt_tokens") or 0,
-        output_tokens=u.get("completion_tokens") or 0,
-        cached_input_tokens=(u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
-        reasoning_tokens=(u.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
-    )
-
-
-def encode_usage(u: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": u.input_tokens,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-    }
-
-
 def decode_response(body: dict[str, Any]) -> ChatResponse:
     choices = []
     for c in body.get("choices") or []:
@@ -325,7 +291,7 @@ def decode_response(body: dict[str, Any]) -> ChatResponse:
             Choice(
                 c.get("index", 0),
                 msg,
-                _FINISH.get(c.get("finish_reason") or "stop", "stop"),
+                FINISH.get(c.get("finish_reason") or "stop", "stop"),
                 c.get("logprobs"),
             )
         )
@@ -380,104 +346,17 @@ def encode_response(resp: ChatResponse) -> dict[str, Any]:
     return out
 
 
-# ---- streams --------------------------------------------------------------------------------------------
-
-
-class StreamDecoder:
-    """Chat completion chunks (decoded JSON) -> canonical stream events."""
-
-    __slots__ = ("started",)
-
-    def __init__(self) -> None:
-        self.started = False
-
-    def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        if not self.started:
-            self.started = True
-            events.append(StreamStart(chunk.get("id") or "", chunk.get("model") or ""))
-        for c in chunk.get("choices") or []:
-            idx = c.get("index", 0)
-            delta = c.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                events.append(ReasoningDelta(reasoning, index=idx))
-            if delta.get("content"):
-                events.append(TextDelta(delta["content"], idx))
-            for tc in delta.get("tool_calls") or []:
-                fn = tc.get("function") or {}
-                ti = tc.get("index", 0)
-                if tc.get("id") or fn.get("name"):
-                    events.append(ToolCallStart(ti, tc.get("id") or "", fn.get("name") or "", idx))
-                if fn.get("arguments"):
-                    events.append(ToolCallDelta(ti, fn["arguments"], idx))
-            if c.get("finish_reason"):
-                events.append(StreamFinish(_FINISH.get(c["finish_reason"], "stop"), idx))
-        usage = decode_usage(chunk.get("usage"))
-        if usage is not None:
-            events.append(StreamUsage(usage))
-        return events
-
-
-class StreamEncoder:
-    """Canonical stream events -> chat completion chunk dicts, in the order the OpenAI SDK expects:
-    a first chunk with ``delta.role``, content / tool-call deltas, the finish chunk, then (when asked)
-    a usage chunk with ``choices: []``.
-    """
-
-    __slots__ = ("created", "id", "include_usage", "model", "usage")
-
-    def __init__(self, id: str, model: str, include_usage: bool) -> None:
-        self.id = id
-        self.model = model
-        self.include_usage = include_usage
-        self.created = int(time.time())
-        self.usage: Usage | None = None
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-
-    def encode(self, ev: StreamEvent) -> list[dict[str, Any]]:
-        """Chunks for one event (possibly none: usage is held until :meth:`finish`)."""
-        if isinstance(ev, StreamStart):
-            return [self._chunk({"role": "assistant", "content": ""})]
-        if isinstance(ev, TextDelta):
-            return [self._chunk({"content": ev.text}, index=ev.index)]
-        if isinstance(ev, ReasoningDelta):
-            return [self._chunk({"reasoning_content": ev.text}, index=ev.index)] if ev.text else []
-        if isinstance(ev, ToolCallStart):
-            call = {
-                "index": ev.tool_index,
-                "id": ev.id,
-                "type": "function",
-                "function": {"name": ev.name, "arguments": ""},
-            }
-            return [self._chunk({"tool_calls": [call]}, index=ev.index)]
-        if isinstance(ev, ToolCallDelta):
-            call = {"index": ev.tool_index, "function": {"arguments": ev.arguments}}
-            return [self._chunk({"tool_calls": [call]}, index=ev.index)]
-        if isinstance(ev, StreamFinish):
-            return [self._chunk({}, ev.reason, ev.index)]
-        if isinstance(ev, StreamUsage):
-            self.usage = ev.usage
-        return []
-
-    def finish(self) -> list[dict[str, Any]]:
-        if self.include_usage and self.usage is not None:
-            return [
-                {
-                    "id": self.id,
-                    "object": "chat.completion.chunk",
-                    "created": self.created,
-                    "model": self.model,
-                    "choices": [],
-                    "usage": encode_usage(self.usage),
-                }
-            ]
-        return []
+__all__ = [
+    "FINISH",
+    "StreamDecoder",
+    "StreamEncoder",
+    "decode_request",
+    "decode_response",
+    "decode_usage",
+    "encode_message",
+    "encode_request",
+    "encode_response",
+    "encode_usage",
+    "materialize",
+    "passthrough_response",
+]

@@ -54,7 +54,10 @@ class StaticUI:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rel = scope["path"][len(self.prefix) :]
-        if rel in ("", "/"):
+        if rel == "":  # relative asset paths need the trailing slash
+            await _respond(send, 308, b"", b"text/plain", [(b"location", (self.prefix + "/").encode())])
+            return
+        if rel == "/":
             rel = "/index.html"
         found = self.files.get(rel) if scope.get("method") in ("GET", "HEAD") else None
         if found is None:

@@ -27,7 +27,7 @@ CONCS = [int(c) for c in os.environ.get("CONCS", "1 64").split()]
 MODES = os.environ.get("MODES", "json stream").split()
 WORKERS = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
 SLOW_STREAMS = int(os.environ.get("SLOW_STREAMS", "1000"))
-ROWS = os.environ.get("ROWS", "direct gateway routed3 translate").split()
+ROWS = os.environ.get("ROWS", "direct gateway routed3 translate cached").split()
 GW_PORT = 18140
 KEY = "sk-bench-0123456789abcdef"
 TCK = os.sysconf("SC_CLK_TCK")
@@ -155,6 +155,11 @@ models:
     deployments: [{{provider: fake-sse, model: gpt-4o-mini, weight: 2}},
                   {{provider: fake-sse-2, model: gpt-4o-mini}},
                   {{provider: fake-sse-3, model: gpt-4o-mini}}]
+  # row `cached`: every request after the first is answered by the response cache (json and stream)
+  bench-cached:
+    deployments: [{{provider: fake-json, model: gpt-4o-mini, input_price: 0.15, output_price: 0.6}}]
+# request.json asks for temperature 0.2, which the cache would answer: on for bench-cached only
+cache: {{enabled: false, models: {{bench-cached: {{enabled: true}}}}}}
 """
     path = OUT / "gateway.yaml"
     path.write_text(cfg)
@@ -342,6 +347,8 @@ def main() -> None:
                     rows.append(measure("3 deploys", gateway, f"routed3-{mode}", mode, c, gw, True))
                 if "translate" in ROWS and translation_available():
                     rows.append(measure("oai->anth", gateway, f"anth-{mode}", mode, c, gw, True))
+                if "cached" in ROWS:
+                    rows.append(measure("cached", gateway, "bench-cached", mode, c, gw, True))
         peak_rss, _ = rss_mb(gw)
         slow = slow_streams(gw) if SLOW_STREAMS else None
     finally:

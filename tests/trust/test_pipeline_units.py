@@ -217,6 +217,9 @@ def test_eligibility_rules() -> None:
     auto = veto(TrustLevel.PUBLIC, granted={"provider:box"})
     assert "no consent on record for hosted provider cloud" in str(auto[0]) and auto[1] is None
     assert veto(TrustLevel.PUBLIC, granted={"provider:box", "provider:cloud:internal"})[0] is None
+    # a level grant alone is not a provider decision: other hosted providers need no grant yet
+    assert not _snapshot(granted={"provider:strict:secret"}).provider_entries
+    assert veto(TrustLevel.PUBLIC, granted={"provider:strict:secret"})[0] is None
 
 
 def test_route_local_action_vetoes_hosted_below_its_maximum() -> None:

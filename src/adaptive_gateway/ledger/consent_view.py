@@ -28,8 +28,11 @@ class ConsentSnapshot:
 
     @property
     def provider_entries(self) -> bool:
-        """Whether any provider decision was recorded (init records one per configured provider)."""
-        return any(scope.startswith("provider:") for scope in (*self.granted, *self.revoked))
+        """Whether a provider decision (``provider:<name>``, as init records one per configured
+        provider) is on record; level grants (``provider:<name>:<level>``) do not count."""
+        return any(
+            scope.startswith("provider:") and scope.count(":") == 1 for scope in (*self.granted, *self.revoked)
+        )
 
 
 EMPTY = ConsentSnapshot(frozenset(), frozenset())

@@ -18,8 +18,8 @@ from adaptive_gateway.formats.anthropic import BETA_HEADER_KEY
 from adaptive_gateway.formats.anthropic_catalog import API_VERSION, WIRE, default_max_tokens
 from adaptive_gateway.formats.anthropic_stream import StreamDecoder
 from adaptive_gateway.providers.base import UpstreamRequest, base_headers, classify_status, error_message
-from adaptive_gateway.providers.sse import SSEDecoder
-from adaptive_gateway.types import ChatRequest, ChatResponse, StreamError, StreamEvent
+from adaptive_gateway.providers.sse import JsonStreamParser
+from adaptive_gateway.types import ChatRequest, ChatResponse
 
 # Anthropic error types -> the canonical (OpenAI-style) type the gateway's error tree uses
 _ERROR_TYPES: Mapping[str, str] = {
@@ -36,30 +36,13 @@ _ERROR_TYPES: Mapping[str, str] = {
 }
 
 
-class AnthropicStreamParser:
-    __slots__ = ("_decoder", "_sse")
+class AnthropicStreamParser(JsonStreamParser):
+    """Anthropic's decoder handles ``error`` events itself (keeping their type)."""
+
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
-        self._decoder = StreamDecoder()
-
-    def _events(self, items: list[tuple[str, bytes]]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for _event, data in items:
-            try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                out.append(StreamError(f"malformed event from upstream: {data[:80]!r}"))
-                continue
-            if isinstance(payload, dict):
-                out.extend(self._decoder.feed(payload))
-        return out
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._events(self._sse.feed(chunk))
-
-    def close(self) -> list[StreamEvent]:
-        return self._events(self._sse.close())
+        super().__init__(StreamDecoder(), error_of=None)
 
 
 def messages_url(base_url: str, path: str = "/messages") -> str:

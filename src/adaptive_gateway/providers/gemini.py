@@ -20,8 +20,8 @@ from adaptive_gateway.errors import GatewayError, UpstreamError
 from adaptive_gateway.formats import gemini, gemini_encode
 from adaptive_gateway.formats.gemini_stream import StreamDecoder
 from adaptive_gateway.providers.base import UpstreamRequest, base_headers, classify_status
-from adaptive_gateway.providers.sse import SSEDecoder
-from adaptive_gateway.types import ChatRequest, ChatResponse, StreamError, StreamEvent
+from adaptive_gateway.providers.sse import JsonStreamParser
+from adaptive_gateway.types import ChatRequest, ChatResponse
 
 # Google's canonical error codes -> HTTP status, for error bodies whose HTTP status says less
 GRPC_STATUS: Mapping[str, int] = MappingProxyType(
@@ -65,36 +65,11 @@ def _error(body: bytes) -> tuple[str, str, str | None]:
     return str(err.get("status") or ""), str(err.get("message") or ""), delay
 
 
-class GeminiStreamParser:
-    __slots__ = ("_decoder", "_sse")
+class GeminiStreamParser(JsonStreamParser):
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
-        self._decoder = StreamDecoder()
-
-    def _events(self, items: list[tuple[str, bytes]]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for _event, data in items:
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                out.append(StreamError(f"malformed chunk from upstream: {data[:80]!r}"))
-                continue
-            if not isinstance(chunk, dict):
-                continue
-            err = chunk.get("error")
-            if err is not None:
-                message = err.get("message") if isinstance(err, dict) else err
-                out.append(StreamError(str(message or "upstream stream error")))
-                continue
-            out.extend(self._decoder.feed(chunk))
-        return out
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._events(self._sse.feed(chunk))
-
-    def close(self) -> list[StreamEvent]:
-        return self._events(self._sse.close()) + self._decoder.close()
+        super().__init__(StreamDecoder())
 
 
 class GeminiAdapter:

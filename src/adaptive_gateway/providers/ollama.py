@@ -12,38 +12,15 @@ from adaptive_gateway.config import Deployment
 from adaptive_gateway.errors import GatewayError, UpstreamError
 from adaptive_gateway.formats import ollama
 from adaptive_gateway.providers.base import UpstreamRequest, base_headers, classify_status
-from adaptive_gateway.providers.sse import NDJSONDecoder
-from adaptive_gateway.types import ChatRequest, ChatResponse, StreamError, StreamEvent
+from adaptive_gateway.providers.sse import JsonStreamParser
+from adaptive_gateway.types import ChatRequest, ChatResponse
 
 
-class OllamaStreamParser:
-    __slots__ = ("_decoder", "_lines")
+class OllamaStreamParser(JsonStreamParser):
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._lines = NDJSONDecoder()
-        self._decoder = ollama.StreamDecoder()
-
-    def _events(self, lines: list[bytes]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for line in lines:
-            try:
-                data = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                out.append(StreamError(f"malformed line from upstream: {line[:80]!r}"))
-                continue
-            if not isinstance(data, dict):
-                continue
-            if "error" in data:
-                out.append(StreamError(str(data["error"])))
-                continue
-            out.extend(self._decoder.feed(data))
-        return out
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._events(self._lines.feed(chunk))
-
-    def close(self) -> list[StreamEvent]:
-        return self._events(self._lines.close())
+        super().__init__(ollama.StreamDecoder(), ndjson=True)
 
 
 class OllamaAdapter:

@@ -12,39 +12,15 @@ from adaptive_gateway.config import Deployment
 from adaptive_gateway.errors import GatewayError, UpstreamError
 from adaptive_gateway.formats import openai_chat
 from adaptive_gateway.providers.base import UpstreamRequest, base_headers, classify_status
-from adaptive_gateway.providers.sse import SSEDecoder
-from adaptive_gateway.types import ChatRequest, ChatResponse, StreamError, StreamEvent
+from adaptive_gateway.providers.sse import JsonStreamParser
+from adaptive_gateway.types import ChatRequest, ChatResponse
 
 
-class OpenAIStreamParser:
-    __slots__ = ("_decoder", "_sse")
+class OpenAIStreamParser(JsonStreamParser):
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
-        self._decoder = openai_chat.StreamDecoder()
-
-    def _events(self, items: list[tuple[str, bytes]]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for _event, data in items:
-            if data == b"[DONE]":
-                continue
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                out.append(StreamError(f"malformed chunk from upstream: {data[:80]!r}"))
-                continue
-            if isinstance(chunk, dict) and "error" in chunk:
-                err = chunk["error"]
-                out.append(StreamError(str(err.get("message") if isinstance(err, dict) else err)))
-                continue
-            out.extend(self._decoder.feed(chunk))
-        return out
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._events(self._sse.feed(chunk))
-
-    def close(self) -> list[StreamEvent]:
-        return self._events(self._sse.close())
+        super().__init__(openai_chat.StreamDecoder())
 
 
 class OpenAIAdapter:

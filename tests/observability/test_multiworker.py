@@ -1,0 +1,58 @@
+"""Metrics across two worker processes (``--workers 2``): every request is counted whichever worker
+answered it and whichever worker is scraped, and a worker that dies keeps its counts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from adaptive_gateway.fakes.server import FakeUpstream
+from tests.support.gateway import MASTER_KEY, openai_config
+from tests.support.process import GatewayProcess
+
+AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
+N = 20
+
+
+def total(url: str) -> float:
+    text = httpx.get(url + "/metrics", headers=AUTH, timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("adaptive_gateway_requests_total{") and 'status="200"' in line
+    )
+
+
+def eventually(check: object, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def workers(pid: int) -> list[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(k) for k in kids]
+
+
+def test_two_workers_share_metrics(fake_openai: FakeUpstream, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(openai_config(fake_openai.url))
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    with GatewayProcess(cfg, workers=2, env=env) as gw:
+        assert gw.proc is not None
+        for _ in range(N):  # a fresh connection each time: the kernel spreads them over both workers
+            body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+            assert httpx.post(gw.url + "/v1/chat/completions", json=body, headers=AUTH).status_code == 200
+        assert eventually(lambda: total(gw.url) == N), total(gw.url)
+        assert "multiprocess_metrics" in httpx.get(gw.url + "/api/settings", headers=AUTH).text
+        victim = workers(gw.proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        assert eventually(lambda: len(workers(gw.proc.pid)) == 2 and victim not in workers(gw.proc.pid))
+        assert eventually(lambda: total(gw.url) == N), "a dead worker's counts must stay"

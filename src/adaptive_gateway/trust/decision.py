@@ -8,7 +8,7 @@ a value. The placeholder mapping (the sensitive values) stays on the decision an
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -38,7 +38,7 @@ class TrustDecision:
     veto: Veto | None = None
     redaction: RequestRedaction | None = None
     external: ExternalDecision | None = None
-    vetoed: list[tuple[str, str]] = field(default_factory=list)  # (deployment id, reason) before routing
+    vetoed: tuple[tuple[str, str], ...] = ()  # (deployment id, reason), checked before routing
     record_runs: bool = False
     run_request: dict[str, Any] | None = None  # the request as the client sent it (run ledger only)
 

@@ -35,7 +35,12 @@ class PrincipalDefaults:
     level: TrustLevel
     may_lower: bool
     record_runs: bool
-    source: str  # "trust.keys.<id>", "key setting", "trust.default_level"...
+    source: str  # "trust.keys.<id>", "the key's trust level", "trust.default_level"...
+
+    @property
+    def reason(self) -> str:
+        """The first line of a request's trust reasons."""
+        return f"default: {self.level} ({self.source})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,8 @@ class TrustSettings:
     record_runs: bool
     ledger_poll_seconds: float
     version: str  # policy version: a digest of the trust section and the provider maxima
+    # defaults of a caller with no key or tenant settings: (not admin, admin)
+    plain: tuple[PrincipalDefaults, PrincipalDefaults]
 
     def cap_for(self, provider: Provider) -> TrustLevel:
         """The highest level ``provider`` may receive without a level grant."""
@@ -72,6 +79,8 @@ class TrustSettings:
         otherwise) and whether its requests are recorded as runs."""
         key = self.keys.get(principal_id) if principal_id else None
         ten = self.tenants.get(tenant) if tenant else None
+        if key is None and ten is None and not key_level:
+            return self.plain[admin]  # the common case, built once per config
         levels: list[tuple[TrustLevel, str]] = []
         if key is not None and key.level is not None:
             levels.append((TrustLevel.parse(key.level), f"trust.keys.{principal_id}"))
@@ -135,12 +144,13 @@ def compile_trust(section: TrustConfig, providers: Mapping[str, ProviderConfig])
         }
     )
     caps = {name: TrustLevel.parse(p.max_trust) for name, p in providers.items() if p.max_trust}
+    level = TrustLevel.parse(section.default_level)
     consent = section.require_consent
     return TrustSettings(
         enabled=section.enabled,
         detectors=DetectorSet(_detector_config(section)),
         rules=rules,
-        default_level=TrustLevel.parse(section.default_level),
+        default_level=level,
         provider_caps=MappingProxyType(caps),
         require_consent=_CONSENT_MODES[consent] if isinstance(consent, bool) else consent,
         keys=MappingProxyType(dict(section.keys)),
@@ -150,4 +160,8 @@ def compile_trust(section: TrustConfig, providers: Mapping[str, ProviderConfig])
         record_runs=section.record_runs,
         ledger_poll_seconds=section.ledger_poll_seconds,
         version=policy_version(section, providers),
+        plain=(
+            PrincipalDefaults(level, False, section.record_runs, "trust.default_level"),
+            PrincipalDefaults(level, True, section.record_runs, "trust.default_level"),
+        ),
     )

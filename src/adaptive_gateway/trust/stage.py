@@ -41,6 +41,7 @@ LEVEL_HEADER = "x-trust-level"
 SOURCES_HEADER = "x-context-sources"
 SOURCES_NOTE = "trust.sources"  # Mapping[str, TrustLevel | str] from context providers
 RUN_HEADERS = (LEVEL_HEADER, SOURCES_HEADER)
+_MAX_CACHED = 512  # models (reachable deployments) and plain verdicts kept per stage
 
 
 class StageContext(Protocol):
@@ -123,12 +124,50 @@ class TrustStage:
         self.decider = decider
         self.key_level = key_level
         self._grants: tuple[object, Mapping[str, TrustLevel]] = (None, {})
+        self._deps: dict[int, tuple[object, object, tuple[Deployment, ...]]] = {}
+        self._vetoes: dict[tuple[int, int, TrustLevel], tuple[object, object, Veto]] = {}
+        self._vetoed_cache: dict[tuple[int, int], tuple[Veto, object, tuple[tuple[str, str], ...]]] = {}
+        self._verdicts: dict[tuple[TrustLevel, TrustLevel, str], Verdict] = {}
+
+    def _reachable(self, config: CompiledConfig, name: str) -> tuple[Deployment, ...]:
+        """:func:`reachable` of the model ``name`` resolves to, kept per (immutable) model object."""
+        model = config.resolve(name)
+        if model is None:
+            return ()
+        hit = self._deps.get(id(model))
+        if hit is None or hit[0] is not model or hit[1] is not config:
+            if len(self._deps) >= _MAX_CACHED:
+                self._deps.clear()
+            hit = self._deps[id(model)] = (model, config, tuple(reachable(config, model)))
+        return hit[2]
 
     def _veto(self, settings: TrustSettings, level: TrustLevel) -> Veto:
+        """The candidate veto; one per (settings, ledger snapshot, level), reused across requests."""
         consents = self.consents()
+        key = (id(settings), id(consents), level)
+        hit = self._vetoes.get(key)
+        if hit is not None and hit[0] is settings and hit[1] is consents:
+            return hit[2]
         if self._grants[0] is not consents:  # parsed once per ledger snapshot, not per request
             self._grants = (consents, level_grants(consents.granted))
-        return make_veto(settings, consents, level, self._grants[1])
+        if len(self._vetoes) >= _MAX_CACHED:
+            self._vetoes.clear()
+            self._vetoed_cache.clear()
+        veto = make_veto(settings, consents, level, self._grants[1])
+        self._vetoes[key] = (settings, consents, veto)
+        return veto
+
+    def _vetoed(self, veto: Veto, deps: tuple[Deployment, ...]) -> tuple[tuple[str, str], ...]:
+        """(deployment id, reason) of every vetoed deployment; the answer depends only on the veto
+        and the deployments, so it is kept for both."""
+        key = (id(veto), id(deps))
+        hit = self._vetoed_cache.get(key)
+        if hit is None or hit[0] is not veto or hit[1] is not deps:
+            if len(self._vetoed_cache) >= _MAX_CACHED:
+                self._vetoed_cache.clear()
+            found = tuple((d.id, why) for d in deps if (why := veto(d)) is not None)
+            hit = self._vetoed_cache[key] = (veto, deps, found)
+        return hit[2]
 
     async def __call__(self, ctx: StageContext) -> None:
         req = ctx.request
@@ -167,8 +206,8 @@ class TrustStage:
         header = header_level(ctx.headers)
         sources = context_sources(ctx.headers, ctx.notes)
         level, reasons = classify(defaults.level, header, defaults.may_lower, sources, findings)
-        residual, _ = classify(defaults.level, header, defaults.may_lower, sources, ())
-        reasons[0] = f"default: {defaults.level} ({defaults.source})"
+        residual = classify(defaults.level, header, defaults.may_lower, sources, ())[0] if findings else level
+        reasons[0] = defaults.reason
         counts: dict[str, int] = {}
         for f in findings:
             counts[f.type] = counts.get(f.type, 0) + 1
@@ -206,9 +245,8 @@ class TrustStage:
             if not decision.external.allow:
                 raise self._block(decision, decision.external.reason)
         decision.veto = veto = self._veto(settings, decision.effective)
-        model = ctx.config.resolve(req.model)
-        deps = reachable(ctx.config, model) if model is not None else []
-        decision.vetoed = [(d.id, why) for d in deps if (why := veto(d)) is not None]
+        deps = self._reachable(ctx.config, req.model)
+        decision.vetoed = self._vetoed(veto, deps)
         if deps and len(decision.vetoed) == len(deps):
             raise self._block(decision, self._nowhere(req.model, decision, deps))
         decision.verdict = self._verdict(decision, deps)
@@ -228,8 +266,17 @@ class TrustStage:
             kind = "route_local"
             reason = hosted_vetoed[0].removeprefix(PREFIX)
         else:
-            places: list[str] = sorted({d.provider.locality for d in allowed}) or ["any"]
-            reason = f"{decision.effective} is allowed for {' and '.join(places)} providers"
+            places = " and ".join(sorted({d.provider.locality for d in allowed}) or ["any"])
+            if decision.findings:
+                return self._typed(decision, kind, f"{decision.effective} is allowed for {places} providers")
+            key = (decision.level, decision.effective, places)  # the common case: the same few verdicts
+            verdict = self._verdicts.get(key)
+            if verdict is None:
+                if len(self._verdicts) >= _MAX_CACHED:
+                    self._verdicts.clear()
+                reason = f"{decision.effective} is allowed for {places} providers"
+                verdict = self._verdicts[key] = self._typed(decision, kind, reason)
+            return verdict
         return self._typed(decision, kind, reason)
 
     @staticmethod
@@ -299,7 +346,7 @@ class TrustStage:
             return
         why = veto(dep)
         if why is not None:
-            decision.vetoed = [(dep.id, why)]
+            decision.vetoed = ((dep.id, why),)
             reason = why.removeprefix(PREFIX)
             raise self._block(decision, f"{dep.id}: {reason} (forwarded endpoints are not redacted)")
         locality = dep.provider.locality

@@ -28,7 +28,7 @@ from adaptive_gateway.cache.shared import SharedTier
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.config.cache_schema import CacheConfig
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.types import ChatResponse, Usage
+from adaptive_gateway.types import ChatRequest, ChatResponse, Usage
 
 log = logging.getLogger("adaptive_gateway.cache")
 
@@ -92,6 +92,8 @@ class ResponseCache:
         if cfg is not self._policy.cfg:
             self._policy = CachePolicy(cfg)
             self.local.resize(cfg.max_entries)
+            if self.semantic is not None:
+                self.semantic.max_entries = cfg.semantic.max_entries  # applied on the next add
         return self._policy
 
     # ---- lookup (a pipeline stage) ----------------------------------------------------------------------
@@ -116,7 +118,7 @@ class ResponseCache:
             entry = await self._get(plan.model, plan.scope, plan.key, decision, now)
             if entry is None and decision.semantic:
                 kind = "semantic"
-                entry, score = await self._semantic(plan, req_text=semantic_text(req), ctx=ctx, now=now)
+                entry, score = await self._semantic(plan, req, now)
         if entry is None:
             self.stats.misses += 1
             ctx.notes[CACHE_NOTE] = {"status": "miss", "hit": False}
@@ -139,16 +141,17 @@ class ResponseCache:
         return entry
 
     async def _semantic(
-        self, plan: CachePlan, *, req_text: str | None, ctx: RequestContext, now: float
+        self, plan: CachePlan, req: ChatRequest, now: float
     ) -> tuple[Entry | None, float | None]:
-        embedder = await self._embedder() if req_text else None
-        if embedder is None or req_text is None:
+        """An entry of the same context whose prompt means the same (embedding off the event loop)."""
+        text = semantic_text(req)
+        embedder = await self._embedder() if text else None
+        if embedder is None or text is None:
             return None, None
-        assert ctx.request is not None
         started = time.perf_counter()
-        vectors = await asyncio.to_thread(embedder.embed_array, [req_text])
-        plan.text, plan.vector = req_text, vectors[0]
-        plan.bucket = context_key(plan.model, plan.scope, ctx.request)
+        vectors = await asyncio.to_thread(embedder.embed_array, [text])
+        plan.text, plan.vector = text, vectors[0]
+        plan.bucket = context_key(plan.model, plan.scope, req)
         threshold = self._policy.cfg.semantic.threshold
         found = self._index().search(plan.bucket, plan.vector, threshold)
         self.stats.semantic_lookups += 1
@@ -281,7 +284,7 @@ class ResponseCache:
                     self.semantic.purge(sel)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        task = asyncio.get_running_loop().create_task(_logged(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -294,3 +297,10 @@ class ResponseCache:
         await self.drain()
         if self.shared is not None:
             await self.shared.close()
+
+
+async def _logged(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        await coro
+    except Exception:  # a background store must never surface as an unretrieved task exception
+        log.exception("cache: background store failed")

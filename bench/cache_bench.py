@@ -130,10 +130,19 @@ async def requests(app: Any) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def openai_answer() -> Any:
+    from adaptive_gateway.formats import openai_chat
+
+    return openai_chat.passthrough_response(
+        orjson.loads(ANSWER), ANSWER
+    )  # as a same-format upstream gives it
+
+
 async def stage_alone(app: Any) -> dict[str, float]:
     """The cache's own work on an exact hit: policy, key, lookup, a fresh copy of the answer (and its
     rendering), without auth, trust, admission or the HTTP layer."""
     from adaptive_gateway.cache.replay import response_events
+    from adaptive_gateway.cache.service import RESPONSE_NOTE
     from adaptive_gateway.pipeline.context import Principal, RequestContext
     from adaptive_gateway.wire.openai_chat import OpenAIChatWire
 
@@ -151,6 +160,17 @@ async def stage_alone(app: Any) -> dict[str, float]:
             r = wire.stream_renderer(ctx.request, "chatcmpl-x")
             b"".join([r.render(ev) for ev in response_events(resp)]) + r.finish()
 
+    answer = openai_answer()
+    counter = iter(range(10**9))
+
+    async def miss_store(render: str) -> None:
+        ctx = RequestContext("req_bench", "openai_chat", app.gateway.config, {})
+        ctx.principal, ctx.request = principal, wire.decode(raw, {})
+        ctx.request.seed = next(counter)  # a new key each time
+        assert await cache.lookup(ctx) is None
+        ctx.notes[RESPONSE_NOTE] = answer
+        cache.store(ctx)
+
     async def decode_only(render: str) -> None:
         RequestContext("req_bench", "openai_chat", app.gateway.config, {}).request = wire.decode(raw, {})
 
@@ -160,6 +180,7 @@ async def stage_alone(app: Any) -> dict[str, float]:
         ("lookup", hit, ""),
         ("lookup + JSON render", hit, "json"),
         ("lookup + stream replay render", hit, "stream"),
+        ("miss: lookup + store", miss_store, ""),
     ):
         samples = []
         for _ in range(ROUNDS):

@@ -163,7 +163,7 @@ class ObservedUpstream(Upstream):
     def __init__(self, inner: Upstream, hooks: Hooks) -> None:  # the inner executor holds the clients
         self.inner = inner
         self.hooks = hooks
-        self.client = inner.client
+        self.client = getattr(inner, "client", "auto")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -20,8 +20,10 @@ import copy
 import gc
 import itertools
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -97,6 +99,60 @@ def _measure(run: Callable[[], Awaitable[None]], runs: int) -> Row:
 def main(runs: int = 3000) -> None:
     for label, body in _bodies().items():
         bench_case(label, body, runs)
+    asyncio.run(pipeline())
+
+
+async def pipeline(n: int = 20000, rounds: int = 5) -> None:
+    """CPU per request of ``Gateway.complete`` (plan, execute against canned bytes) for the bench
+    request, without and with the trust extension (receipt id, stage, veto, restore wrapper, and the
+    receipts: built on the loop by the writer, appended to files in its thread)."""
+    from routing_bench import CONFIG as ROUTING
+    from routing_bench import CannedUpstream
+
+    from adaptive_gateway.pipeline.gateway import Gateway
+    from adaptive_gateway.server import trust_ext
+    from adaptive_gateway.server.app import GatewayApp
+
+    os.environ["ADAPTIVE_GATEWAY_HOME"] = tempfile.mkdtemp(prefix="trust-bench-")
+    body = json.loads((HERE / "request.json").read_text())
+    config = compile_config(parse_config(ROUTING, {}), {})
+    gateways = {}
+    flushes: dict[str, Callable[[], Awaitable[None]]] = {}
+    for name in ("without trust", "with trust"):
+        gw = Gateway(config)
+        gw.executor.upstream = CannedUpstream()  # type: ignore[assignment]
+        gw.finishers.clear()  # the request log is not trust
+        if name == "with trust":
+            app = GatewayApp(gw)
+            trust_ext.install(app)
+            await app.on_startup[0]()
+            flushes[name] = app.extras["trust"].writer.flush  # type: ignore[attr-defined]
+        gateways[name] = gw
+
+    async def cpu(name: str, count: int) -> float:
+        gw = gateways[name]
+        t0 = time.process_time()
+        for _ in range(count):
+            ctx = RequestContext("req", "openai_chat", gw.config, {})
+            ctx.principal = Principal("master", "master")
+            ctx.request = openai_chat.decode_request({**body, "model": "one"})
+            await gw.complete(ctx)
+            gw.finish(ctx)
+            await asyncio.sleep(0)  # as a server does between requests: the receipt writer runs
+        if name in flushes:
+            await flushes[name]()  # receipts written: their CPU counts
+        return (time.process_time() - t0) / count * 1e6
+
+    samples: dict[str, list[float]] = {name: [] for name in gateways}
+    for name in gateways:
+        await cpu(name, 2000)
+    for _ in range(rounds):
+        for name in gateways:
+            samples[name].append(await cpu(name, n))
+    result = {name: statistics.median(v) for name, v in samples.items()}
+    print(f"pipeline, bench request: Gateway.complete + finishers, CPU (median of {rounds} x {n})")
+    for name, us in result.items():
+        print(f"  {name:18s} {us:7.1f} µs/request  ({us - result['without trust']:+.1f})")
 
 
 def bench_case(label: str, body: dict[str, object], runs: int) -> None:

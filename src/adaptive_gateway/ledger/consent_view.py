@@ -31,7 +31,8 @@ class ConsentSnapshot:
         """Whether a provider decision (``provider:<name>``, as init records one per configured
         provider) is on record; level grants (``provider:<name>:<level>``) do not count."""
         return any(
-            scope.startswith("provider:") and scope.count(":") == 1 for scope in (*self.granted, *self.revoked)
+            scope.startswith("provider:") and scope.count(":") == 1
+            for scope in (*self.granted, *self.revoked)
         )
 
 

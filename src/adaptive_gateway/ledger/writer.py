@@ -1,9 +1,11 @@
 """Write-behind for receipts and run folders: the request path only enqueues.
 
 :meth:`BackgroundWriter.submit` is O(1) and never blocks; a task collects what was submitted and hands
-each batch to ``process`` in a worker thread (building the JSON and appending files happens there, not
-on the event loop). A full queue drops the item and counts it rather than slowing requests down.
-``stop`` drains what is pending.
+at most one batch per ``interval`` to ``process`` in a worker thread, where the file I/O happens. Submit
+compact records (serialized bytes, not request objects): whatever is queued stays alive until the
+batch is written, and a queue of live request contexts measurably slows the garbage collector for
+every request. A full queue drops the item and counts it rather than slowing requests down. ``stop``
+drains what is pending.
 """
 
 from __future__ import annotations
@@ -65,18 +67,18 @@ class BackgroundWriter(Generic[T]):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(self.interval)  # let a batch gather
-            await self._drain()
-
-    async def _drain(self) -> None:
-        assert self._idle is not None
-        while self._pending:
+            await asyncio.sleep(self.interval)  # at most one batch per interval: few, large writes
             batch, self._pending = self._pending, []
+            if not batch:
+                continue
             self._idle.clear()
             try:
-                await asyncio.to_thread(self._process, batch)
+                await self._write(batch)
             finally:
                 self._idle.set()
+
+    async def _write(self, batch: list[T]) -> None:
+        await asyncio.to_thread(self._process, batch)
 
     def _process(self, batch: list[T]) -> None:
         try:
@@ -91,7 +93,7 @@ class BackgroundWriter(Generic[T]):
             await self._idle.wait()
         batch, self._pending = self._pending, []
         if batch:
-            await asyncio.to_thread(self._process, batch)
+            await self._write(batch)
 
     def flush_now(self) -> None:
         """Synchronous flush for callers without an event loop."""

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from adaptive_gateway.config import gateway_home
-from adaptive_gateway.ledger.receipts import new_receipt_id
+from adaptive_gateway.ledger.receipts import ReceiptIds
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
 from adaptive_gateway.pipeline.gateway import Gateway
@@ -54,9 +54,9 @@ NO_RECEIPT = frozenset(
 FORWARD_FIELDS = ("input", "prompt")
 
 
-def ensure_receipt_id(ctx: RequestContext) -> None:
+def ensure_receipt_id(ctx: RequestContext, ids: ReceiptIds) -> None:
     if RECEIPT_NOTE not in ctx.notes and ctx.route not in NO_RECEIPT and not ctx.route.startswith("/api/"):
-        rid = new_receipt_id()
+        rid = ids.next()
         ctx.notes[RECEIPT_NOTE] = rid
         ctx.extra_headers.append((RECEIPT_HEADER, rid.encode()))
 
@@ -66,21 +66,21 @@ def _decision(ctx: RequestContext) -> TrustDecision | None:
     return decision if isinstance(decision, TrustDecision) else None
 
 
-def _wrap_authenticate(gw: Gateway) -> None:
+def _wrap_authenticate(gw: Gateway, ids: ReceiptIds) -> None:
     authenticate = gw.authenticate
 
     def authenticated(ctx: RequestContext, query_key: str | None = None) -> None:
         authenticate(ctx, query_key)
-        ensure_receipt_id(ctx)
+        ensure_receipt_id(ctx, ids)
 
     gw.authenticate = authenticated  # type: ignore[method-assign]
 
 
-def _wrap_plan(gw: Gateway) -> None:
+def _wrap_plan(gw: Gateway, ids: ReceiptIds) -> None:
     plan = gw.plan
 
     async def planned(ctx: RequestContext) -> Plan:
-        ensure_receipt_id(ctx)  # contexts made without authenticate (MCP tools) get one here
+        ensure_receipt_id(ctx, ids)  # contexts made without authenticate (MCP tools) get one here
         result = await plan(ctx)
         ctx.notes[PLAN_NOTE] = result
         return result
@@ -133,11 +133,11 @@ def forward_texts(body: dict[str, Any]) -> list[str]:
     return texts
 
 
-def _wrap_forward(gw: Gateway, stage: TrustStage) -> None:
+def _wrap_forward(gw: Gateway, stage: TrustStage, ids: ReceiptIds) -> None:
     forward: Forward = gw.forward_openai
 
     async def guarded(ctx: RequestContext, path: str, body: dict[str, Any], stream: bool) -> Any:
-        ensure_receipt_id(ctx)
+        ensure_receipt_id(ctx, ids)
         model = ctx.config.resolve(str(body.get("model")))
         dep = (
             next((d for d in model.deployments if d.provider.adapter in ("openai", "embedded")), None)
@@ -174,11 +174,12 @@ def install(app: GatewayApp) -> None:
     gw.stages.insert(0, stage)
     gw.filters.append(stage.candidate_filter)
     gw.finishers.append(runtime.finish)
-    _wrap_authenticate(gw)
-    _wrap_plan(gw)
+    ids = ReceiptIds()
+    _wrap_authenticate(gw, ids)
+    _wrap_plan(gw, ids)
     _wrap_complete(gw)
     _wrap_open_stream(gw)
-    _wrap_forward(gw, stage)
+    _wrap_forward(gw, stage, ids)
     app.extras["trust"] = runtime
     app.extras["trust.stage"] = stage
     trust_http.install_routes(app, runtime, stage)

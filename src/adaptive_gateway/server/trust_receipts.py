@@ -1,18 +1,17 @@
 """Building context receipts and run records from a finished request context.
 
-Called by the write-behind worker (``ledger/writer.py``), never on the request path, except for
-``/v1/simulate``, which shows the receipt a request would get. A receipt says what the request's
-trust level was and why, what the detectors found (types and counts), what was used, blocked and
-redacted, the route candidates and the chosen one with the reason, provider, tokens, cost, latency
-and a SHA-256 per message; message text only with ``trust.receipts.record_content`` and only up to
-``trust.receipts.max_content_level``.
+Called by the finisher once the response went out (the JSON is then queued for the write-behind
+worker, ``ledger/writer.py``), and by ``/v1/simulate``, which shows the receipt a request would get.
+A receipt says what the request's trust level was and why, what the detectors found (types and
+counts), what was used, blocked and redacted, the route candidates and the chosen one with the
+reason, provider, tokens, cost, latency and a SHA-256 per message; message text only with
+``trust.receipts.record_content`` and only up to ``trust.receipts.max_content_level``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from adaptive_gateway.formats import openai_chat
@@ -29,16 +28,6 @@ PLAN_NOTE = "trust.plan"
 RESPONSE_NOTE = "trust.response"
 CAPTURE_NOTE = "trust.capture"
 MAX_ERROR = 500
-
-
-@dataclass(slots=True)
-class Finished:
-    """A finished request as the finisher hands it to the writer: the context and when it ended."""
-
-    ctx: RequestContext
-    settings: TrustSettings
-    latency_ms: float
-    ended_at: float
 
 
 def _outcome(ctx: RequestContext, decision: TrustDecision | None, simulated: bool) -> str:

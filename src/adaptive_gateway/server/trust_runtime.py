@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.config.trust_schema import TrustConfig
@@ -23,12 +26,13 @@ from adaptive_gateway.ledger.receipts import RECEIPTS_DIR, ReceiptStore
 from adaptive_gateway.ledger.runs import RUNS_DIR, RunStore
 from adaptive_gateway.ledger.writer import BackgroundWriter
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, Finished, build_receipt, run_parts
+from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, build_receipt, run_parts
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.opa import DecisionClient
 from adaptive_gateway.trust.settings import TrustSettings, compile_trust
 
 log = logging.getLogger("adaptive_gateway.trust")
+Record = tuple[str, bytes | None, dict[str, Any] | None]  # (receipt id, receipt JSON, run folder files)
 _CACHE_SIZE = 4  # configs in flight at once during reloads
 
 
@@ -40,7 +44,7 @@ class TrustRuntime:
         self.decider = DecisionClient()
         self.receipts = ReceiptStore(home / RECEIPTS_DIR)
         self.runs = RunStore(home / RUNS_DIR)
-        self.writer: BackgroundWriter[Finished] = BackgroundWriter(self._write)
+        self.writer: BackgroundWriter[Record] = BackgroundWriter(self._write)
         self._settings: dict[int, tuple[TrustConfig, TrustSettings]] = {}
         self._poller: asyncio.Task[None] | None = None
 
@@ -62,31 +66,33 @@ class TrustRuntime:
         return self.consent_view.snapshot()
 
     def finish(self, ctx: RequestContext) -> None:
-        """The finisher: queue the receipt (and run) of a request that got a receipt id."""
-        if RECEIPT_NOTE not in ctx.notes:
+        """The finisher (after the response went out): build the receipt (and the run's files when
+        recording) and queue them for the writer; the request context itself is not kept."""
+        rid = ctx.notes.get(RECEIPT_NOTE)
+        if rid is None:
             return
         decision = ctx.notes.get(TRUST_NOTE)
-        record = isinstance(decision, TrustDecision) and decision.record_runs
+        decision = decision if isinstance(decision, TrustDecision) else None
         settings = self.settings_for(ctx.config)
-        if record or settings.receipts.enabled:
-            self.writer.submit(Finished(ctx, settings, ctx.elapsed_ms(), time.time()))
+        record = decision is not None and decision.record_runs and decision.run_request is not None
+        if not record and not settings.receipts.enabled:
+            return
+        receipt = build_receipt(ctx, settings, latency_ms=ctx.elapsed_ms(), ended_at=time.time())
+        line = orjson.dumps(receipt) if settings.receipts.enabled else None
+        run = run_parts(ctx, receipt, decision) if record and decision is not None else None
+        self.writer.submit((rid, line, run))
 
     # ---- background ---------------------------------------------------------------------------------
 
-    def _write(self, batch: list[Finished]) -> None:
-        receipts = []
-        for item in batch:
-            ctx, settings = item.ctx, item.settings
-            receipt = build_receipt(ctx, settings, latency_ms=item.latency_ms, ended_at=item.ended_at)
-            if settings.receipts.enabled:
-                receipts.append(receipt)
-            decision = ctx.notes.get(TRUST_NOTE)
-            if isinstance(decision, TrustDecision) and decision.record_runs and decision.run_request:
+    def _write(self, records: list[Record]) -> None:
+        """Append the receipts and write the run folders (in the writer's thread)."""
+        for rid, _, run in records:
+            if run is not None:
                 try:
-                    self.runs.write(receipt["id"], run_parts(ctx, receipt, decision))
+                    self.runs.write(rid, run)
                 except OSError:
-                    log.exception("writing run %s failed", receipt["id"])
-        self.receipts.append(receipts)
+                    log.exception("writing run %s failed", rid)
+        self.receipts.append_lines([(rid, line) for rid, line, _ in records if line is not None])
 
     async def start(self) -> None:
         self.writer.start()

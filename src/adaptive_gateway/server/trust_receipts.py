@@ -78,9 +78,10 @@ def content_section(
     req = ctx.request
     if req is None:
         return {"hashes": []}
+    texts = [(m.role, m.text()) for m in req.messages]
     hashes = [
-        {"role": m.role, "sha256": hashlib.sha256(m.text().encode()).hexdigest(), "chars": len(m.text())}
-        for m in req.messages
+        {"role": role, "sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text)}
+        for role, text in texts
     ]
     redacted = decision is not None and decision.redaction is not None
     out: dict[str, Any] = {
@@ -93,7 +94,7 @@ def content_section(
         and decision is not None
         and decision.level <= TrustLevel.parse(opts.max_content_level)
     ):
-        out["messages"] = [{"role": m.role, "text": m.text()} for m in req.messages]
+        out["messages"] = [{"role": role, "text": text} for role, text in texts]
     return out
 
 

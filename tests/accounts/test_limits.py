@@ -166,3 +166,16 @@ def test_failed_authentication_is_limited_per_ip(fake_openai: FakeUpstream, tmp_
         codes = [chat(gw.url, "sk-wrong").status_code for _ in range(5)]
         assert codes == [401, 401, 401, 429, 429]
         assert chat(gw.url, MASTER_KEY).status_code == 200, "valid keys still work"
+
+
+def test_refusals_are_decided_on_the_full_token_estimate(gw: GatewayThread) -> None:
+    # the quick estimate (a third of the characters) says ~510 prompt tokens, the full one ~310
+    key = create_key(gw.url, tpm=400)["key"]
+    words = {"role": "user", "content": "word " * 300}
+    resp = HTTP.post(
+        gw.url + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "gpt-test", "messages": [words], "max_tokens": 10},
+    )
+    assert resp.status_code == 200, resp.text
+    assert 0 < int(resp.headers["x-ratelimit-remaining-tokens"]) < 100

@@ -11,7 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from adaptive_gateway.accounts.estimate import cost_bound_nano, estimate_prompt_tokens, output_allowance
+from adaptive_gateway.accounts.estimate import (
+    cost_bound_nano,
+    estimate_prompt_tokens,
+    output_allowance,
+    quick_prompt_tokens,
+)
 from adaptive_gateway.accounts.periods import Period
 from adaptive_gateway.accounts.table import KeyEntry, LimitSpec, Scope, make_scope
 from adaptive_gateway.config import Model
@@ -74,6 +79,15 @@ class Ticket:
         )
 
 
+class BudgetRefused(BudgetExceeded):
+    """A hard budget refused the request (carries what the budget.exhausted event reports)."""
+
+    def __init__(self, hold: BudgetHold, spent: int, message: str, *, headers: dict[str, str]) -> None:
+        super().__init__(message, headers=headers)
+        self.hold = hold
+        self.spent = spent
+
+
 @dataclass(slots=True)
 class _Plan:
     plan: AdmitPlan
@@ -113,12 +127,19 @@ class Admission:
             self._check_request(entry, ctx)
         scopes = self._scopes(entry, model, model_limits)
         capped = entry is not None and entry.max_cost_nano is not None
-        in_tokens = out_tokens = cost = 0
-        if capped or any(sc.estimates for sc in scopes):  # only TPM, budgets and cost caps need estimates
-            in_tokens = estimate_prompt_tokens(req) if req is not None else 0
-            out_tokens = output_allowance(
-                req, entry.max_tokens if entry else None, ctx.config.source.limits.default_output_tokens
-            )
+        if not capped and not any(sc.estimates for sc in scopes):  # only TPM, budgets, cost caps estimate
+            if scopes:
+                await self._admit(ctx, scopes, entry, 0, 0)
+            return
+        out_tokens = output_allowance(
+            req, entry.max_tokens if entry else None, ctx.config.source.limits.default_output_tokens
+        )
+        # a quick, slightly high prompt estimate first; the full estimator decides every refusal
+        quick = quick_prompt_tokens(req) if req is not None else 0
+        in_tokens = quick if quick is not None else estimate_prompt_tokens(req)  # type: ignore[arg-type]
+        cost = cost_bound_nano(model, in_tokens, out_tokens)
+        if capped and entry is not None and cost > (entry.max_cost_nano or 0) and quick is not None and req:
+            quick, in_tokens = None, estimate_prompt_tokens(req)
             cost = cost_bound_nano(model, in_tokens, out_tokens)
         if entry is not None and entry.max_cost_nano is not None and cost > entry.max_cost_nano:
             raise InvalidRequest(
@@ -130,10 +151,32 @@ class Admission:
             )
         if not scopes:
             return
-        built = self._plan(ctx, scopes, in_tokens + out_tokens, cost)
+        try:
+            await self._admit(ctx, scopes, entry, in_tokens + out_tokens, cost)
+            return
+        except (RateLimited, BudgetExceeded) as err:
+            precise = estimate_prompt_tokens(req) if quick is not None and req is not None else in_tokens
+            if precise >= in_tokens:
+                self._report(err)
+                raise
+        try:  # refused on the quick estimate: the full estimator decides
+            cost = cost_bound_nano(model, precise, out_tokens)
+            await self._admit(ctx, scopes, entry, precise + out_tokens, cost)
+        except BudgetExceeded as err:
+            self._report(err)
+            raise
+
+    def _report(self, err: GatewayError) -> None:
+        if isinstance(err, BudgetRefused):
+            self.acc.events.budget_exhausted(err.hold, err.spent)
+
+    async def _admit(
+        self, ctx: RequestContext, scopes: list[Scope], entry: KeyEntry | None, tokens: int, cost: int
+    ) -> None:
+        built = self._plan(ctx, scopes, tokens, cost)
         res = await self.acc.counters.admit(built.plan)
         if not res.ok:
-            raise self._refusal(built, res, in_tokens + out_tokens, cost)
+            raise self._refusal(built, res, tokens, cost)
         ctx.extra_headers.extend(self._headers(built, res))
         self.acc.events.after_admit(built.windows, built.plan.windows, res)
         ctx.notes["admission"] = Ticket(
@@ -142,7 +185,7 @@ class Admission:
             res.backend,
             [op.key for op in built.plan.leases],
             [op.key for op, meta in zip(built.plan.windows, built.windows, strict=True) if meta[2] == "t"],
-            in_tokens + out_tokens,
+            tokens,
             built.budgets,
             entry,
         )
@@ -246,9 +289,10 @@ class Admission:
                 code="concurrency_limit_exceeded",
             )
         hold = built.budgets[res.index]
-        self.acc.events.budget_exhausted(hold, res.spent[res.index])
         spent, reserved = res.spent[res.index], res.reserved[res.index]
-        return BudgetExceeded(
+        return BudgetRefused(
+            hold,
+            spent,
             f"budget exhausted: {hold.scope} '{hold.name}' has a {hold.period.kind} budget of "
             f"{_usd(hold.limit)}; spent {_usd(spent)}, {_usd(reserved)} reserved by requests in flight, this "
             f"request needs up to {_usd(cost)}; resets at {hold.period.reset_text()}",

@@ -26,6 +26,23 @@ def _estimator() -> Callable[[ChatRequest], int]:
 estimate_prompt_tokens: Callable[[ChatRequest], int] = _estimator()
 
 
+def quick_prompt_tokens(req: ChatRequest) -> int | None:
+    """A slightly high estimate (a third of the characters) for plain ASCII text requests, in about
+    a microsecond; None when only the full estimator applies (images, tools, schemas, non-ASCII)."""
+    if req.tools or req.response_format is not None:
+        return None
+    total = 8
+    for m in req.messages:
+        if m.tool_calls or m.reasoning:
+            return None
+        total += 4
+        for p in m.content:
+            if p.type != "text" or not p.text.isascii():
+                return None
+            total += len(p.text) // 3 + 1
+    return total
+
+
 def output_allowance(req: ChatRequest | None, key_max: int | None, default: int) -> int:
     """Output tokens to reserve: the request's max_tokens, else the key's cap, else the configured
     default (``limits.default_output_tokens``). Only the first two make the reservation a true bound."""

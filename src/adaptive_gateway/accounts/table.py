@@ -25,10 +25,10 @@ class Budget:
     usd: float
     period: str
     hard: bool
+    limit_nano: int = field(init=False)
 
-    @property
-    def limit_nano(self) -> int:
-        return round(self.usd * NANO)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit_nano", round(self.usd * NANO))
 
 
 @dataclass(frozen=True, slots=True)

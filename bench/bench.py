@@ -3,7 +3,8 @@ OpenAI / Anthropic answers), driven by wrk. Prints requests/s, p50 / p99, added 
 request (utime + stime of its whole process tree from /proc) and RSS.
 
 Env knobs: DUR (s, default 8), WARM (s, 2), CONCS ("1 64"), MODES ("json stream"), WORKERS (nproc),
-SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway routed3 translate), OUT (bench/out).
+SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway routed3 translate cached vkey
+vkey-plain vkey-redis), OUT (bench/out).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import accounts_bench
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = Path(os.environ.get("OUT", HERE / "out"))
@@ -27,7 +30,7 @@ CONCS = [int(c) for c in os.environ.get("CONCS", "1 64").split()]
 MODES = os.environ.get("MODES", "json stream").split()
 WORKERS = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
 SLOW_STREAMS = int(os.environ.get("SLOW_STREAMS", "1000"))
-ROWS = os.environ.get("ROWS", "direct gateway routed3 translate cached").split()
+ROWS = os.environ.get("ROWS", "direct gateway routed3 translate cached vkey vkey-redis").split()
 GW_PORT = 18140
 KEY = "sk-bench-0123456789abcdef"
 TCK = os.sysconf("SC_CLK_TCK")
@@ -162,7 +165,7 @@ models:
 cache: {{enabled: false, models: {{bench-cached: {{enabled: true}}}}}}
 """
     path = OUT / "gateway.yaml"
-    path.write_text(cfg)
+    path.write_text(cfg + accounts_bench.store_config(OUT))
     return path
 
 
@@ -201,13 +204,15 @@ def start_gateway(config: Path) -> int:
 RESULT = re.compile(r"(\w+)=([\d.]+)")
 
 
-def wrk(url: str, model: str, stream: bool, conns: int, seconds: int, auth: bool) -> dict[str, float]:
+def wrk(
+    url: str, model: str, stream: bool, conns: int, seconds: int, auth: bool, key: str = KEY
+) -> dict[str, float]:
     env = {
         **os.environ,
         "BENCH_BODY": str(HERE / "request.json"),
         "BENCH_MODEL": model,
         "BENCH_STREAM": "1" if stream else "0",
-        "BENCH_HEADERS": f"Authorization: Bearer {KEY}" if auth else "",
+        "BENCH_HEADERS": f"Authorization: Bearer {key}" if auth else "",
     }
     threads = 1 if conns < 256 else 2
     cmd = [
@@ -227,14 +232,14 @@ def wrk(url: str, model: str, stream: bool, conns: int, seconds: int, auth: bool
 
 
 def measure(
-    name: str, url: str, model: str, mode: str, conns: int, pid: int, auth: bool
+    name: str, url: str, model: str, mode: str, conns: int, pid: int, auth: bool, key: str = KEY
 ) -> dict[str, object]:
     stream = mode == "stream"
     settle([pid])
-    wrk(url, model, stream, conns, WARM, auth)
+    wrk(url, model, stream, conns, WARM, auth, key)
     settle([pid])
     c0 = cpu_seconds(pid)
-    res = wrk(url, model, stream, conns, DUR, auth)
+    res = wrk(url, model, stream, conns, DUR, auth, key)
     c1 = cpu_seconds(pid)
     reqs = res.get("requests", 0) or 1
     errors = sum(
@@ -325,6 +330,9 @@ def main() -> None:
     gw = start_gateway(write_gateway_config())
     direct = "http://127.0.0.1:{}"
     gateway = f"http://127.0.0.1:{GW_PORT}"
+    extra = accounts_bench.AccountsRows(
+        ROWS, OUT, gateway, gw, KEY, OUT / "gateway.yaml", GW_PORT + 1, WORKERS
+    )
     rows: list[dict[str, object]] = []
     try:
         idle_rss, procs = rss_mb(gw)
@@ -343,6 +351,8 @@ def main() -> None:
                     )
                 if "gateway" in ROWS:
                     rows.append(measure("gateway", gateway, f"bench-{mode}", mode, c, gw, True))
+                for name, url, pid, key in extra.targets(mode):
+                    rows.append(measure(name, url, f"bench-{mode}", mode, c, pid, True, key))
                 if "routed3" in ROWS:
                     rows.append(measure("3 deploys", gateway, f"routed3-{mode}", mode, c, gw, True))
                 if "translate" in ROWS and translation_available():
@@ -353,6 +363,7 @@ def main() -> None:
         slow = slow_streams(gw) if SLOW_STREAMS else None
     finally:
         os.killpg(os.getpgid(gw), signal.SIGTERM)
+        extra.stop()
         os.kill(nginx, signal.SIGQUIT)
     summary = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

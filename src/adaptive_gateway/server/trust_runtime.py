@@ -74,7 +74,12 @@ class TrustRuntime:
         decision = ctx.notes.get(TRUST_NOTE)
         decision = decision if isinstance(decision, TrustDecision) else None
         settings = self.settings_for(ctx.config)
-        record = decision is not None and decision.record_runs and decision.run_request is not None
+        record = (
+            decision is not None
+            and decision.record_runs
+            and decision.run_request is not None
+            and not ctx.route.endswith("count_tokens")  # no answer to record or replay
+        )
         if not record and not settings.receipts.enabled:
             return
         receipt = build_receipt(ctx, settings, latency_ms=ctx.elapsed_ms(), ended_at=time.time())

@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 
 from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.server import FakeUpstream
 from tests.support.anthropic_gw import two_upstreams_config
-from tests.support.gateway import MASTER_KEY, GatewayThread
+from tests.support.gateway import MASTER_HASH, MASTER_KEY, GatewayThread
 from tests.trust.pipeline_support import EMAIL, OPENAI_KEY, PHONE
 
 REDACT = "trust: {actions: {confidential: redact, secret: redact}}"
@@ -124,3 +125,37 @@ def test_redaction_of_secrets_leaves_the_header_level(
             )
         assert OPENAI_KEY not in info.value.message
         assert not fakes[0].received
+
+
+def test_gemini_and_responses_round_trip(tmp_path: Path) -> None:
+    fake = FakeUpstream("gemini", Knobs(echo=True)).start_in_thread()
+    config = f"""
+auth: {{mode: gateway, master_key_hash: "{MASTER_HASH}"}}
+server: {{request_log: false}}
+providers:
+  g: {{kind: gemini, base_url: "{fake.url}", api_key: "k"}}
+models:
+  gem: {{deployments: [{{provider: g, model: gemini-2.5-flash}}]}}
+{REDACT}
+"""
+    try:
+        with GatewayThread(config, tmp_path) as gw:
+            body = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
+            key = {"x-goog-api-key": MASTER_KEY}
+            plain = httpx.post(gw.url + "/v1beta/models/gem:generateContent", json=body, headers=key)
+            assert plain.json()["candidates"][0]["content"]["parts"][0]["text"] == PROMPT
+            _assert_placeholders_only(_sent(fake))
+            url = gw.url + "/v1beta/models/gem:streamGenerateContent?alt=sse"
+            streamed = httpx.post(url, json=body, headers=key).text
+            chunks = [json.loads(line[6:]) for line in streamed.splitlines() if line.startswith("data: ")]
+            parts = [p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]]
+            assert "".join(parts) == PROMPT
+            responses = httpx.post(
+                gw.url + "/v1/responses",
+                json={"model": "gem", "input": PROMPT},
+                headers={"authorization": f"Bearer {MASTER_KEY}"},
+            ).json()
+            assert responses["output"][0]["content"][0]["text"] == PROMPT
+            _assert_placeholders_only(_sent(fake))
+    finally:
+        fake.stop_thread()

@@ -98,7 +98,7 @@ async def pipeline() -> None:
         samples["without"].append(await cpu_per_request(plain, N))
         samples["with"].append(await cpu_per_request(observed, N))
     base, obs = statistics.median(samples["without"]), statistics.median(samples["with"])
-    print(f"pipeline CPU µs/req: without {base:.2f}, with {obs:.2f} (+{obs - base:.2f} µs; request log on in both)")
+    print(f"pipeline CPU µs/req: without {base:.2f}, with {obs:.2f} (+{obs - base:.2f}; request log in both)")
 
 
 def scrape_child() -> None:
@@ -131,7 +131,8 @@ def scrape(multiprocess: bool) -> str:
         if multiprocess:
             env["PROMETHEUS_MULTIPROC_DIR"] = folder
             subprocess.run([sys.executable, __file__, "scrape", "1"], env=env, check=True)
-        out = subprocess.run([sys.executable, __file__, "scrape", "0"], env=env, check=True, capture_output=True)
+        command = [sys.executable, __file__, "scrape", "0"]
+        out = subprocess.run(command, env=env, check=True, capture_output=True)
     return out.stdout.decode().strip()
 
 

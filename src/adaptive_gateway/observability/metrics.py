@@ -157,6 +157,7 @@ class GatewayMetrics:
         self.f.info.labels(version).set(1)
         self._counts: dict[tuple[Counter, Labels], float] = {}
         self._hists: dict[tuple[Histogram, Labels], _Pending] = {}
+        self._requests: dict[Labels, list[float]] = {}
         self._breakers: dict[str, tuple[str, int]] = {}
         self._status: dict[int, str] = {}
 
@@ -189,7 +190,15 @@ class GatewayMetrics:
         status = self._status.get(s.status)
         if status is None:
             status = self._status[s.status] = str(s.status)
-        self._inc(f.requests, (s.route, s.model, s.provider, s.deployment, status))
+        # requests, tokens and cost share one pending entry per series (split again at flush)
+        k = (s.route, s.model, s.provider, s.deployment, status)
+        acc = self._requests.get(k)
+        if acc is None:
+            acc = self._requests[k] = [0, 0, 0, 0.0]
+        acc[0] += 1
+        acc[1] += s.input_tokens
+        acc[2] += s.output_tokens
+        acc[3] += s.cost
         self._observe(f.duration, LATENCY_BUCKETS, (s.route, s.model), s.latency_s, s.trace_id)
         if s.upstream_s is not None:
             self._observe(f.upstream, LATENCY_BUCKETS, (s.provider,), s.upstream_s, s.trace_id)
@@ -197,11 +206,6 @@ class GatewayMetrics:
             self._observe(f.ttft, TTFT_BUCKETS, (s.model,), s.ttft_s, s.trace_id)
         if s.tokens_per_s is not None:
             self._observe(f.tps, TPS_BUCKETS, (s.model,), s.tokens_per_s, None)
-        if s.input_tokens or s.output_tokens:
-            self._inc(f.tokens, (s.model, s.provider, "input"), s.input_tokens)
-            self._inc(f.tokens, (s.model, s.provider, "output"), s.output_tokens)
-        if s.cost:
-            self._inc(f.cost, (s.model, s.provider), s.cost)
         self._inc(f.clients, (s.client,))
         if s.key and self.per_key:
             self._key(s)
@@ -245,6 +249,19 @@ class GatewayMetrics:
         """Fold everything recorded since the last flush into the Prometheus series."""
         counts, self._counts = self._counts, {}
         hists, self._hists = self._hists, {}
+        requests, self._requests = self._requests, {}
+        f = self.f
+
+        def add(family: Counter, labels: Labels, n: float) -> None:
+            counts[(family, labels)] = counts.get((family, labels), 0) + n
+
+        for (route, model, provider, deployment, status), (n, tin, tout, cost) in requests.items():
+            add(f.requests, (route, model, provider, deployment, status), n)
+            if tin or tout:
+                add(f.tokens, (model, provider, "input"), tin)
+                add(f.tokens, (model, provider, "output"), tout)
+            if cost:
+                add(f.cost, (model, provider), cost)
         for (family, labels), n in counts.items():
             family.labels(*labels).inc(n)
         exemplars = self.multiproc_dir is None

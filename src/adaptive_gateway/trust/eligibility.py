@@ -112,3 +112,58 @@ def reachable(config: CompiledConfig, model: Model) -> list[Deployment]:
         for dep in other.deployments if other is not None else ():
             seen.setdefault(dep.id, dep)
     return list(seen.values())
+
+
+_MAX_CACHED = 512  # entries per cache; all are cleared when full (reloads make new configs)
+
+
+class EligibilityCache:
+    """What does not depend on the request, kept for the next one: the reachable deployments per
+    (immutable) model, the veto per (settings, ledger snapshot, level), the level grants per
+    snapshot, and each veto's answers per model. Keys are object identities; each entry keeps its
+    objects alive, so an identity is never reused while it is cached."""
+
+    def __init__(self) -> None:
+        self._grants: tuple[object, Mapping[str, TrustLevel]] = (None, {})
+        self._deps: dict[int, tuple[object, object, tuple[Deployment, ...]]] = {}
+        self._vetoes: dict[tuple[int, int, TrustLevel], tuple[object, object, Veto]] = {}
+        self._answers: dict[tuple[int, int], tuple[Veto, object, tuple[tuple[str, str], ...]]] = {}
+
+    def reachable(self, config: CompiledConfig, name: str) -> tuple[Deployment, ...]:
+        """:func:`reachable` of the model ``name`` resolves to, kept per (immutable) model object."""
+        model = config.resolve(name)
+        if model is None:
+            return ()
+        hit = self._deps.get(id(model))
+        if hit is None or hit[0] is not model or hit[1] is not config:
+            if len(self._deps) >= _MAX_CACHED:
+                self._deps.clear()
+            hit = self._deps[id(model)] = (model, config, tuple(reachable(config, model)))
+        return hit[2]
+
+    def veto(self, settings: TrustSettings, consents: Consents, level: TrustLevel) -> Veto:
+        """The candidate veto; one per (settings, ledger snapshot, level), reused across requests."""
+        key = (id(settings), id(consents), level)
+        hit = self._vetoes.get(key)
+        if hit is not None and hit[0] is settings and hit[1] is consents:
+            return hit[2]
+        if self._grants[0] is not consents:  # parsed once per ledger snapshot, not per request
+            self._grants = (consents, level_grants(consents.granted))
+        if len(self._vetoes) >= _MAX_CACHED:
+            self._vetoes.clear()
+            self._answers.clear()
+        veto = make_veto(settings, consents, level, self._grants[1])
+        self._vetoes[key] = (settings, consents, veto)
+        return veto
+
+    def vetoed(self, veto: Veto, deps: tuple[Deployment, ...]) -> tuple[tuple[str, str], ...]:
+        """(deployment id, reason) of every vetoed deployment; the answer depends only on the veto
+        and the deployments, so it is kept for both."""
+        key = (id(veto), id(deps))
+        hit = self._answers.get(key)
+        if hit is None or hit[0] is not veto or hit[1] is not deps:
+            if len(self._answers) >= _MAX_CACHED:
+                self._answers.clear()
+            found = tuple((d.id, why) for d in deps if (why := veto(d)) is not None)
+            hit = self._answers[key] = (veto, deps, found)
+        return hit[2]

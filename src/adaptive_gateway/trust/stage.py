@@ -30,7 +30,7 @@ from adaptive_gateway.formats import openai_chat
 from adaptive_gateway.trust.content import Scan, redact_request, scan_request, scan_texts
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.detectors import Finding
-from adaptive_gateway.trust.eligibility import PREFIX, Consents, Veto, level_grants, make_veto, reachable
+from adaptive_gateway.trust.eligibility import PREFIX, Consents, EligibilityCache, Veto, reachable
 from adaptive_gateway.trust.levels import TrustLevel
 from adaptive_gateway.trust.opa import DecisionClient
 from adaptive_gateway.trust.policy import Verdict, VerdictKind, classify, describe_findings
@@ -41,7 +41,7 @@ LEVEL_HEADER = "x-trust-level"
 SOURCES_HEADER = "x-context-sources"
 SOURCES_NOTE = "trust.sources"  # Mapping[str, TrustLevel | str] from context providers
 RUN_HEADERS = (LEVEL_HEADER, SOURCES_HEADER)
-_MAX_CACHED = 512  # models (reachable deployments) and plain verdicts kept per stage
+_MAX_CACHED = 512  # plain verdicts kept per stage
 
 
 class StageContext(Protocol):
@@ -123,51 +123,8 @@ class TrustStage:
         self.consents = consents
         self.decider = decider
         self.key_level = key_level
-        self._grants: tuple[object, Mapping[str, TrustLevel]] = (None, {})
-        self._deps: dict[int, tuple[object, object, tuple[Deployment, ...]]] = {}
-        self._vetoes: dict[tuple[int, int, TrustLevel], tuple[object, object, Veto]] = {}
-        self._vetoed_cache: dict[tuple[int, int], tuple[Veto, object, tuple[tuple[str, str], ...]]] = {}
+        self.eligibility = EligibilityCache()
         self._verdicts: dict[tuple[TrustLevel, TrustLevel, str], Verdict] = {}
-
-    def _reachable(self, config: CompiledConfig, name: str) -> tuple[Deployment, ...]:
-        """:func:`reachable` of the model ``name`` resolves to, kept per (immutable) model object."""
-        model = config.resolve(name)
-        if model is None:
-            return ()
-        hit = self._deps.get(id(model))
-        if hit is None or hit[0] is not model or hit[1] is not config:
-            if len(self._deps) >= _MAX_CACHED:
-                self._deps.clear()
-            hit = self._deps[id(model)] = (model, config, tuple(reachable(config, model)))
-        return hit[2]
-
-    def _veto(self, settings: TrustSettings, level: TrustLevel) -> Veto:
-        """The candidate veto; one per (settings, ledger snapshot, level), reused across requests."""
-        consents = self.consents()
-        key = (id(settings), id(consents), level)
-        hit = self._vetoes.get(key)
-        if hit is not None and hit[0] is settings and hit[1] is consents:
-            return hit[2]
-        if self._grants[0] is not consents:  # parsed once per ledger snapshot, not per request
-            self._grants = (consents, level_grants(consents.granted))
-        if len(self._vetoes) >= _MAX_CACHED:
-            self._vetoes.clear()
-            self._vetoed_cache.clear()
-        veto = make_veto(settings, consents, level, self._grants[1])
-        self._vetoes[key] = (settings, consents, veto)
-        return veto
-
-    def _vetoed(self, veto: Veto, deps: tuple[Deployment, ...]) -> tuple[tuple[str, str], ...]:
-        """(deployment id, reason) of every vetoed deployment; the answer depends only on the veto
-        and the deployments, so it is kept for both."""
-        key = (id(veto), id(deps))
-        hit = self._vetoed_cache.get(key)
-        if hit is None or hit[0] is not veto or hit[1] is not deps:
-            if len(self._vetoed_cache) >= _MAX_CACHED:
-                self._vetoed_cache.clear()
-            found = tuple((d.id, why) for d in deps if (why := veto(d)) is not None)
-            hit = self._vetoed_cache[key] = (veto, deps, found)
-        return hit[2]
 
     async def __call__(self, ctx: StageContext) -> None:
         req = ctx.request
@@ -244,9 +201,9 @@ class TrustStage:
             )
             if not decision.external.allow:
                 raise self._block(decision, decision.external.reason)
-        decision.veto = veto = self._veto(settings, decision.effective)
-        deps = self._reachable(ctx.config, req.model)
-        decision.vetoed = self._vetoed(veto, deps)
+        decision.veto = veto = self.eligibility.veto(settings, self.consents(), decision.effective)
+        deps = self.eligibility.reachable(ctx.config, req.model)
+        decision.vetoed = self.eligibility.vetoed(veto, deps)
         if deps and len(decision.vetoed) == len(deps):
             raise self._block(decision, self._nowhere(req.model, decision, deps))
         decision.verdict = self._verdict(decision, deps)
@@ -340,7 +297,7 @@ class TrustStage:
             raise self._block(
                 decision, f"policy redacts {decision.level} requests; forwarded endpoints cannot be redacted"
             )
-        decision.veto = veto = self._veto(settings, decision.level)
+        decision.veto = veto = self.eligibility.veto(settings, self.consents(), decision.level)
         if dep is None:
             decision.verdict = self._typed(decision, "allow", "no deployment to check")
             return

@@ -26,7 +26,7 @@ class _Strict(BaseModel):
 def _known_type(name: str) -> str:
     if name.startswith("custom."):
         return name
-    from adaptive_gateway.trust.detectors import DetectorSet  # noqa: PLC0415 - config loads first
+    from adaptive_gateway.trust.detectors import DetectorSet
 
     known = DetectorSet().types
     if name not in known:

@@ -349,3 +349,19 @@ def test_semantic_index_evicts_the_oldest() -> None:
     found = idx.search("b", unit(1, 19), 0.999)
     assert found is not None and found[0] == "k19"
     assert idx.search("b", unit(1, 0), 0.999) is None
+
+
+def test_semantic_search_off_the_loop_is_confirmed_on_it() -> None:
+    from adaptive_gateway.cache.semantic import best
+
+    idx = SemanticIndex(10, dims=4)
+    idx.add("b", "k1", unit(1, 0), "m", "s")
+    idx.add("b", "k2", unit(0, 1), "m", "s")
+    snap = idx.snapshot("b")
+    assert snap is not None and best(snap, unit(1, 0)) == "k1"
+    idx.remove("b", "k1")  # the loop changed the index while a worker thread searched the snapshot
+    assert best(snap, unit(1, 0)) in ("k1", "k2")  # the moved row may be read either way
+    assert idx.confirm("b", "k1", unit(1, 0), 0.5) is None  # gone: no hit
+    assert idx.confirm("b", "k2", unit(1, 0), 0.5) is None  # still there, but its own vector is far
+    assert idx.confirm("b", "k2", unit(0, 1), 0.5) == pytest.approx(1.0)
+    assert idx.snapshot("nope") is None

@@ -60,13 +60,21 @@ class _Bucket:
         self.keys.pop()
         return True
 
-    def best(self, vector: Vector) -> tuple[str, float] | None:
-        n = len(self.keys)
-        if n == 0:
-            return None
-        scores = self.matrix[:n] @ vector
-        i = int(np.argmax(scores))
-        return self.keys[i], float(scores[i])
+    def snapshot(self) -> Snapshot:
+        return list(self.keys), self.matrix[: len(self.keys)]
+
+
+Snapshot = tuple[list[str], Vector]
+
+
+def best(snapshot: Snapshot, vector: Vector) -> str | None:
+    """The key whose vector is closest to ``vector``; pure, so it may run in a worker thread while the
+    loop changes the index (a row it reads may be moved: :meth:`SemanticIndex.confirm` checks)."""
+    keys, matrix = snapshot
+    n = min(len(keys), matrix.shape[0])
+    if n == 0:
+        return None
+    return keys[int(np.argmax(matrix[:n] @ vector))]
 
 
 class SemanticIndex:
@@ -91,13 +99,26 @@ class SemanticIndex:
             (old_bucket, old_key), _ = self._order.popitem(last=False)
             self._remove(old_bucket, old_key)
 
+    def snapshot(self, bucket: str) -> Snapshot | None:
+        """What :func:`best` searches: the bucket's keys (copied) and its rows, or None when empty."""
+        b = self._buckets.get(bucket)
+        return b.snapshot() if b is not None else None
+
+    def confirm(self, bucket: str, key: str, vector: Vector, threshold: float) -> float | None:
+        """The cosine of ``key``'s current vector, when it is still indexed and at least ``threshold``."""
+        b = self._buckets.get(bucket)
+        row = b.rows.get(key) if b is not None else None
+        if b is None or row is None:
+            return None
+        score = float(b.matrix[row] @ vector)
+        return score if score >= threshold else None
+
     def search(self, bucket: str, vector: Vector, threshold: float) -> tuple[str, float] | None:
         """The most similar indexed key of ``bucket`` and its cosine, when at least ``threshold``."""
-        b = self._buckets.get(bucket)
-        found = b.best(vector) if b is not None else None
-        if found is None or found[1] < threshold:
-            return None
-        return found
+        snap = self.snapshot(bucket)
+        key = best(snap, vector) if snap is not None else None
+        score = self.confirm(bucket, key, vector, threshold) if key is not None else None
+        return (key, score) if key is not None and score is not None else None
 
     def remove(self, bucket: str, key: str) -> None:
         self._order.pop((bucket, key), None)

@@ -149,16 +149,16 @@ class ResponseCache:
         if embedder is None or text is None:
             return None, None
         started = time.perf_counter()
-        vectors = await asyncio.to_thread(embedder.embed_array, [text])
-        plan.text, plan.vector = text, vectors[0]
-        plan.bucket = context_key(plan.model, plan.scope, req)
-        threshold = self._policy.cfg.semantic.threshold
-        found = self._index().search(plan.bucket, plan.vector, threshold)
+        index, bucket = self._index(), context_key(plan.model, plan.scope, req)
+        snap = index.snapshot(bucket)
+        # the embedding and the matrix product (up to ~10 ms for 20,000 rows) in one worker-thread hop
+        vector, key = await asyncio.to_thread(_embed_and_search, embedder, text, snap)
+        plan.text, plan.vector, plan.bucket = text, vector, bucket
+        score = index.confirm(bucket, key, vector, self._policy.cfg.semantic.threshold) if key else None
         self.stats.semantic_lookups += 1
         self.stats.semantic_ms += (time.perf_counter() - started) * 1000
-        if found is None:
+        if key is None or score is None:
             return None, None
-        key, score = found
         entry = await self._get(plan.model, plan.scope, key, plan.decision, now)
         if entry is None:
             self._index().remove(plan.bucket, key)  # its answer expired or was purged
@@ -304,3 +304,11 @@ async def _logged(coro: Coroutine[Any, Any, None]) -> None:
         await coro
     except Exception:  # a background store must never surface as an unretrieved task exception
         log.exception("cache: background store failed")
+
+
+def _embed_and_search(embedder: Embedder, text: str, snap: Any) -> tuple[Any, str | None]:
+    """In a worker thread: the prompt's unit vector and the closest key of the bucket snapshot."""
+    from adaptive_gateway.cache.semantic import best
+
+    vector = embedder.embed_array([text])[0]
+    return vector, best(snap, vector) if snap is not None else None

@@ -365,3 +365,8 @@ def test_semantic_search_off_the_loop_is_confirmed_on_it() -> None:
     assert idx.confirm("b", "k2", unit(1, 0), 0.5) is None  # still there, but its own vector is far
     assert idx.confirm("b", "k2", unit(0, 1), 0.5) == pytest.approx(1.0)
     assert idx.snapshot("nope") is None
+
+
+def test_headers_of_a_model_without_cache_are_ignored() -> None:
+    ctx, policy = ctx_for(req(temperature=0), {"x-cache-ttl": "never"}, cache="{enabled: false}")
+    assert policy.decide(ctx, "m").reason == "cache disabled for model 'm'"

@@ -183,10 +183,11 @@ class CachePolicy:
     def decide(self, ctx: RequestContext, model: str) -> CacheDecision:
         req = ctx.request
         assert req is not None
-        cfg = self.cfg
-        ctl = controls(ctx.headers, cfg.max_ttl_seconds)
+        cfg, enabled = self.cfg, self.enabled(model)
+        # with the cache off for the model its headers are not even parsed (never a 400 for them)
+        ctl = controls(ctx.headers, cfg.max_ttl_seconds) if enabled else Controls()
         level, placeholders = _level(ctx)
-        facts = Facts(model, self.enabled(model), level, placeholders, ctl)
+        facts = Facts(model, enabled, level, placeholders, ctl)
         for rule in RULES:
             reason = rule(cfg, req, facts)
             if reason is not None:

@@ -6,6 +6,7 @@ Atomic because the event loop runs one admission at a time; shared by nothing bu
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable
@@ -61,19 +62,47 @@ class _Window:
 
 
 @dataclass(slots=True)
+class _Leases:
+    """Held leases: id -> (amount, expiry), with a heap of expiries so expiring is O(log n)."""
+
+    held: dict[str, tuple[int, float]] = field(default_factory=dict)
+    heap: list[tuple[float, str]] = field(default_factory=list)
+
+    def take(self, lid: str, amount: int, until: float) -> None:
+        self.held[lid] = (amount, until)
+        heapq.heappush(self.heap, (until, lid))
+
+    def release(self, lid: str) -> int | None:
+        """The amount the lease held (None when it was not held); its heap entry goes lazily."""
+        lease = self.held.pop(lid, None)
+        return lease[0] if lease is not None else None
+
+    def expire(self, now: float) -> int:
+        """Drop leases past their expiry; the amount they held."""
+        freed = 0
+        heap, held = self.heap, self.held
+        while heap and heap[0][0] <= now:
+            until, lid = heapq.heappop(heap)
+            lease = held.get(lid)
+            if lease is not None and lease[1] == until:
+                del held[lid]
+                freed += lease[0]
+        if len(heap) > 64 and len(heap) > 4 * len(held):  # mostly released entries: rebuild
+            self.heap = [(until, lid) for lid, (_, until) in held.items()]
+            heapq.heapify(self.heap)
+        return freed
+
+
+@dataclass(slots=True)
 class _Budget:
     spent: int = 0
     reserved: int = 0
-    leases: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (amount, expires)
+    leases: _Leases = field(default_factory=_Leases)
     expires_at: float = 0.0
 
     def expire(self, now: float) -> None:
-        if not self.leases:
-            return
-        for lid, (amount, until) in list(self.leases.items()):
-            if until <= now:
-                del self.leases[lid]
-                self.reserved -= amount
+        if self.leases.heap:
+            self.reserved -= self.leases.expire(now)
 
 
 class MemoryCounters:
@@ -84,7 +113,7 @@ class MemoryCounters:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._windows: dict[str, _Window] = {}
-        self._leases: dict[str, dict[str, float]] = {}
+        self._leases: dict[str, _Leases] = {}
         self._budgets: dict[str, _Budget] = {}
 
     async def admit(self, plan: AdmitPlan) -> AdmitResult:
@@ -105,12 +134,12 @@ class MemoryCounters:
                 return self._deny(
                     res, DENY_WINDOW, i, win.retry_after(need, now) if op.cost <= op.limit else 60
                 )
-        leases = [self._leases.setdefault(op.key, {}) for op in plan.leases]
+        leases = [
+            self._leases.get(op.key) or self._leases.setdefault(op.key, _Leases()) for op in plan.leases
+        ]
         for i, (lop, held) in enumerate(zip(plan.leases, leases, strict=True)):
-            if held:
-                for lid in [lid for lid, until in held.items() if until <= now]:
-                    del held[lid]
-            if len(held) + 1 > lop.limit:
+            held.expire(now)
+            if len(held.held) + 1 > lop.limit:
                 return self._deny(res, DENY_LEASE, i, 1.0)
         budgets = [
             self._budgets.get(op.key) or self._budgets.setdefault(op.key, _Budget()) for op in plan.budgets
@@ -127,9 +156,9 @@ class MemoryCounters:
             res.reset.append(win.buckets[0][0] + WINDOW_SECONDS - now)
         until = now + plan.lease_ttl
         for held in leases:
-            held[plan.lease_id] = until
+            held.take(plan.lease_id, 1, until)
         for bop, bud in zip(plan.budgets, budgets, strict=True):
-            bud.leases[plan.lease_id] = (bop.amount, until)
+            bud.leases.take(plan.lease_id, bop.amount, until)
             bud.reserved += bop.amount
             bud.expires_at = bop.expires_at
         return res
@@ -147,7 +176,7 @@ class MemoryCounters:
         for key in item.leases:
             held = self._leases.get(key)
             if held is not None:
-                held.pop(item.lease_id, None)
+                held.release(item.lease_id)
         for key, delta in item.windows:
             win = self._windows.get(key)
             if win is not None and delta:
@@ -155,9 +184,9 @@ class MemoryCounters:
         out: SettleResult = []
         for key, actual, expires_at in item.budgets:
             bud = self._budgets.setdefault(key, _Budget(expires_at=expires_at))
-            lease = bud.leases.pop(item.lease_id, None)
-            if lease is not None:
-                bud.reserved -= lease[0]
+            amount = bud.leases.release(item.lease_id)
+            if amount is not None:
+                bud.reserved -= amount
             before = bud.spent
             bud.spent += actual
             out.append((before, bud.spent))

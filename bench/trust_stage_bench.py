@@ -6,7 +6,7 @@ fastest wall-clock call for reference):
 * ``stage``: ``await TrustStage(ctx)``: one scan of every message, classification, policy, the
   candidate veto built and checked against every reachable deployment;
 * ``stage + veto x3``: plus the planner asking the veto about three candidates;
-* ``receipt``: building the receipt JSON (done by the write-behind worker, off the request path);
+* ``receipt``: building the receipt (done by the finisher after the response was sent);
 
 for the bench request (``bench/request.json``, three short messages, no findings), a 4 KB prompt
 with no findings, the same with findings routed to a local deployment, and the same redacted.
@@ -212,7 +212,7 @@ def bench_case(label: str, body: dict[str, object], runs: int) -> None:
     async def receipt() -> None:
         build_receipt(ctx, settings, latency_ms=1.0, ended_at=time.time())
 
-    rows["receipt (worker)"] = _measure(receipt, runs)
+    rows["receipt (finisher)"] = _measure(receipt, runs)
     verdict = ctx.notes["trust"].verdict.kind if "trust" in ctx.notes else "-"
     print(f"{label} ({len(raw)} B body, verdict {verdict}; decode alone {decode_cost:.1f} µs)")
     for name, (median, mean, best) in rows.items():

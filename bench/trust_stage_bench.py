@@ -105,7 +105,7 @@ def main(runs: int = 3000) -> None:
 async def pipeline(n: int = 20000, rounds: int = 5) -> None:
     """CPU per request of ``Gateway.complete`` (plan, execute against canned bytes) for the bench
     request, without and with the trust extension (receipt id, stage, veto, restore wrapper, and the
-    receipts: built on the loop by the writer, appended to files in its thread)."""
+    receipts: built by the finisher, appended to files by the writer's thread)."""
     from routing_bench import CONFIG as ROUTING
     from routing_bench import CannedUpstream
 
@@ -138,7 +138,7 @@ async def pipeline(n: int = 20000, rounds: int = 5) -> None:
             ctx.request = openai_chat.decode_request({**body, "model": "one"})
             await gw.complete(ctx)
             gw.finish(ctx)
-            await asyncio.sleep(0)  # as a server does between requests: the receipt writer runs
+            await asyncio.sleep(0)  # as a server does between requests: the writer gets to run
         if name in flushes:
             await flushes[name]()  # receipts written: their CPU counts
         return (time.process_time() - t0) / count * 1e6

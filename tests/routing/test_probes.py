@@ -65,6 +65,13 @@ async def test_probes_record_health_and_demote_failing_deployments(clock: FakeCl
             await gw.close()
 
 
+def test_offline_mode_never_probes_hosted_providers() -> None:
+    online = compiled(config("http://127.0.0.1:1", "http://127.0.0.1:2"))
+    offline = compiled("mode: offline\n" + config("http://127.0.0.1:1", "http://127.0.0.1:2"))
+    assert "forced" in probed(online)  # a hosted provider with probes explicitly on
+    assert set(probed(offline)) == {"live", "dead"}  # only local ones while offline
+
+
 async def test_probe_path_override(clock: FakeClock) -> None:
     async with FakeUpstream("openai") as fake:
         cfg = compiled(config(fake.url, fake.url, path="/nope"))

@@ -36,11 +36,15 @@ def probe_url(provider: Provider) -> str:
 
 
 def probed(config: CompiledConfig) -> dict[str, tuple[Provider, list[Deployment]]]:
-    """Providers to probe (enabled, with a fixed base URL) and the deployments they serve."""
+    """Providers to probe (enabled, with a fixed base URL) and the deployments they serve. In offline
+    mode hosted providers are never probed: the process makes no connection to a non-local address."""
     out: dict[str, tuple[Provider, list[Deployment]]] = {}
+    offline = config.source.mode == "offline"
     for model in config.models.values():
         for dep in model.deployments:
             p = dep.provider
+            if offline and p.locality != "local":
+                continue
             if p.probe_enabled and p.base_url and dep.model_name == model.name:
                 out.setdefault(p.name, (p, []))[1].append(dep)
     return out

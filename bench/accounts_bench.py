@@ -7,6 +7,7 @@ key without limits) separates what admission costs from what any virtual key cos
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -100,4 +101,5 @@ class AccountsRows:
 
     def stop(self) -> None:
         if self.redis_pid is not None:
-            os.killpg(os.getpgid(self.redis_pid), signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(self.redis_pid), signal.SIGTERM)

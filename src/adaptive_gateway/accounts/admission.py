@@ -19,7 +19,7 @@ from adaptive_gateway.accounts.estimate import (
 )
 from adaptive_gateway.accounts.periods import Period
 from adaptive_gateway.accounts.table import KeyEntry, LimitSpec, Scope, make_scope
-from adaptive_gateway.config import Model
+from adaptive_gateway.config import CompiledConfig, Model
 from adaptive_gateway.config.schema import LimitSet
 from adaptive_gateway.errors import (
     BudgetExceeded,
@@ -29,7 +29,7 @@ from adaptive_gateway.errors import (
     RateLimited,
 )
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.state import AdmitPlan, AdmitResult, BudgetOp, LeaseOp, Settlement, WindowOp
+from adaptive_gateway.state import AdmitPlan, AdmitResult, BudgetOp, Settlement, WindowOp
 from adaptive_gateway.store.models import NANO
 
 if TYPE_CHECKING:
@@ -58,24 +58,26 @@ class BudgetHold:
 class Ticket:
     """What admission took, so the finisher can give it back (settle)."""
 
-    lease_id: str
+    plan: _Plan
     bucket: int
     backend: str
-    leases: list[str]
-    token_windows: list[str]
     reserved_tokens: int
-    budgets: list[BudgetHold]
     entry: KeyEntry | None = None
+
+    @property
+    def budgets(self) -> list[BudgetHold]:
+        return self.plan.budgets
 
     def settlement(self, tokens: int, cost_nano: int) -> Settlement:
         delta = tokens - self.reserved_tokens
+        plan = self.plan
         return Settlement(
-            self.lease_id,
+            plan.plan.lease_id,
             self.bucket,
             self.backend,
-            leases=self.leases,
-            windows=[(k, delta) for k in self.token_windows],
-            budgets=[(b.key, cost_nano, b.period.end_ts) for b in self.budgets],
+            leases=[op.key for op in plan.plan.leases],
+            windows=[(k, delta) for k in plan.tpm_keys] if delta else [],
+            budgets=[(b.key, cost_nano, b.period.end_ts) for b in plan.budgets],
         )
 
 
@@ -94,6 +96,7 @@ class _Plan:
     windows: list[tuple[str, str, str]] = field(default_factory=list)  # (scope, name, unit r|t)
     leases: list[tuple[str, str]] = field(default_factory=list)
     budgets: list[BudgetHold] = field(default_factory=list)
+    tpm_keys: list[str] = field(default_factory=list)
 
 
 def _fmt_reset(seconds: float) -> str:
@@ -111,6 +114,7 @@ class Admission:
         self.acc = accounts
         self._model_scopes: dict[str, tuple[LimitSet, Scope]] = {}
         self._ttl: dict[str, float] = {}  # lease time-to-live per config digest
+        self._holds: dict[tuple[str, str, str, int, bool, str], BudgetHold] = {}
         self._lease_prefix = os.urandom(6).hex() + "-"  # lease ids: unique per process, no syscall each
         self._leases = 0
 
@@ -179,16 +183,7 @@ class Admission:
             raise self._refusal(built, res, tokens, cost)
         ctx.extra_headers.extend(self._headers(built, res))
         self.acc.events.after_admit(built.windows, built.plan.windows, res)
-        ctx.notes["admission"] = Ticket(
-            built.plan.lease_id,
-            res.bucket,
-            res.backend,
-            [op.key for op in built.plan.leases],
-            [op.key for op, meta in zip(built.plan.windows, built.windows, strict=True) if meta[2] == "t"],
-            tokens,
-            built.budgets,
-            entry,
-        )
+        ctx.notes["admission"] = Ticket(built, res.bucket, res.backend, tokens, entry)
 
     @staticmethod
     def _check_request(entry: KeyEntry, ctx: RequestContext) -> None:
@@ -239,26 +234,37 @@ class Admission:
         plan, windows, now = built.plan, built.windows, time.time()
         for sc in scopes:
             lim = sc.limits
-            if lim.rpm is not None:
-                plan.windows.append(WindowOp(sc.rpm_key, lim.rpm, 1))
+            if sc.rpm_op is not None:
+                plan.windows.append(sc.rpm_op)
                 windows.append((sc.kind, sc.name, "r"))
             if lim.tpm is not None:
                 plan.windows.append(WindowOp(sc.tpm_key, lim.tpm, tokens))
                 windows.append((sc.kind, sc.name, "t"))
-            if lim.max_concurrency is not None:
-                plan.leases.append(LeaseOp(sc.lease_key, lim.max_concurrency))
+                built.tpm_keys.append(sc.tpm_key)
+            if sc.lease_op is not None:
+                plan.leases.append(sc.lease_op)
                 built.leases.append((sc.kind, sc.name))
-            b = lim.budget
-            if b is not None:
-                period = self.acc.periods.current(b.period, now)
-                key = sc.budget_prefix + period.label
-                limit = b.limit_nano
-                plan.budgets.append(BudgetOp(key, limit, cost, b.hard, period.end_ts))
-                thresholds = tuple(config.source.budgets.thresholds)
-                built.budgets.append(
-                    BudgetHold(key, limit, sc.kind, sc.id, sc.name, period, b.hard, thresholds)
-                )
+            if lim.budget is not None:
+                hold = self._hold(config, sc, now)
+                plan.budgets.append(BudgetOp(hold.key, hold.limit, cost, hold.hard, hold.period.end_ts))
+                built.budgets.append(hold)
         return built
+
+    def _hold(self, config: CompiledConfig, sc: Scope, now: float) -> BudgetHold:
+        """The scope's budget in the current period (cached until the period or the config changes)."""
+        b = sc.limits.budget
+        assert b is not None
+        period = self.acc.periods.current(b.period, now)
+        cache_key = (sc.budget_prefix, period.label, config.digest, b.limit_nano, b.hard, sc.name)
+        hold = self._holds.get(cache_key)
+        if hold is None:
+            if len(self._holds) > 10_000:
+                self._holds.clear()
+            thresholds = tuple(config.source.budgets.thresholds)
+            key = sc.budget_prefix + period.label
+            hold = BudgetHold(key, b.limit_nano, sc.kind, sc.id, sc.name, period, b.hard, thresholds)
+            self._holds[cache_key] = hold
+        return hold
 
     def _refusal(self, built: _Plan, res: AdmitResult, tokens: int, cost: int) -> GatewayError:
         retry = max(res.retry_after, 0.001)

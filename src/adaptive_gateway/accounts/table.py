@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adaptive_gateway.errors import AuthenticationFailed
 from adaptive_gateway.pipeline.context import Principal
+from adaptive_gateway.state import LeaseOp, WindowOp
 from adaptive_gateway.store.models import NANO, Meta, Tenant, User, VirtualKey
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -58,19 +59,24 @@ class Scope:
     lease_key: str = ""
     budget_prefix: str = ""
     estimates: bool = False  # needs token / cost estimates (TPM or a budget)
+    rpm_op: WindowOp | None = None  # the ops that never change, built once
+    lease_op: LeaseOp | None = None
 
 
 def make_scope(kind: str, sid: str, name: str, limits: LimitSpec) -> Scope:
+    rpm_key, lease_key = f"w:{kind}:{sid}:r", f"c:{kind}:{sid}"
     return Scope(
         kind,
         sid,
         name,
         limits,
-        f"w:{kind}:{sid}:r",
+        rpm_key,
         f"w:{kind}:{sid}:t",
-        f"c:{kind}:{sid}",
+        lease_key,
         f"b:{kind}:{sid}:",
         limits.tpm is not None or limits.budget is not None,
+        WindowOp(rpm_key, limits.rpm, 1) if limits.rpm is not None else None,
+        LeaseOp(lease_key, limits.max_concurrency) if limits.max_concurrency is not None else None,
     )
 
 

@@ -148,6 +148,7 @@ class GatewayMetrics:
         # the *_created series would double every counter's lines in each scrape; nobody alerts on them
         disable_created_metrics()  # type: ignore[no-untyped-call]
         if multiproc_dir:
+            os.makedirs(multiproc_dir, exist_ok=True)
             _ensure_multiprocess_values()
             self.registry: CollectorRegistry | None = None
         else:

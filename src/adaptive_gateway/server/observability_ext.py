@@ -63,7 +63,8 @@ def install(app: GatewayApp) -> None:
     with suppress(ValueError):  # our finisher writes the (richer) log line
         gw.finishers.remove(gw._log_request)
     gw.finishers.append(rt.finish)
-    rt.hooks.install(gw, keep_responses=True)
+    # the response object is kept for span attributes and recorded answers only (it costs a wrapper)
+    rt.hooks.install(gw, keep_responses=cfg.tracing.enabled or cfg.logs.record_content)
     api = ObservabilityApi(gw, rt)
     app.routes[("GET", "/metrics")] = api.metrics
     app.routes[("GET", "/api/stats")] = api.stats

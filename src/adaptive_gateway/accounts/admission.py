@@ -307,18 +307,17 @@ class Admission:
 
     @staticmethod
     def _headers(built: _Plan, res: AdmitResult) -> list[tuple[bytes, bytes]]:
+        """The rate-limit headers of the first scope (key, then tenant, then model) per unit."""
         out: list[tuple[bytes, bytes]] = []
-        seen: set[str] = set()
-        for (_scope, _name, unit), op, remaining, reset in zip(
-            built.windows, built.plan.windows, res.remaining, res.reset, strict=True
-        ):
-            if unit in seen:  # the first scope (key, then tenant, then model) names the headers
+        units = ""
+        ops = built.plan.windows
+        for i, meta in enumerate(built.windows):
+            unit = meta[2]
+            if unit in units:
                 continue
-            seen.add(unit)
-            limit_name, remaining_name, reset_name = HEADER_NAMES[unit]
-            out += [
-                (limit_name, str(op.limit).encode()),
-                (remaining_name, str(max(remaining, 0)).encode()),
-                (reset_name, _fmt_reset(reset).encode()),
-            ]
+            units += unit
+            names = HEADER_NAMES[unit]
+            out.append((names[0], b"%d" % ops[i].limit))
+            out.append((names[1], b"%d" % max(res.remaining[i], 0)))
+            out.append((names[2], _fmt_reset(res.reset[i]).encode()))
         return out

@@ -53,6 +53,10 @@ def output_allowance(req: ChatRequest | None, key_max: int | None, default: int)
 
 def cost_bound_nano(model: Model | None, input_tokens: int, output_tokens: int) -> int:
     """Nano-USD at the most expensive deployment of the model (an upper bound for any route)."""
-    if model is None:
+    if model is None or not model.deployments:
         return 0
-    return round(max((d.cost(input_tokens, output_tokens) for d in model.deployments), default=0.0) * NANO)
+    deps = model.deployments
+    worst = deps[0].cost(input_tokens, output_tokens)
+    for dep in deps[1:]:
+        worst = max(worst, dep.cost(input_tokens, output_tokens))
+    return round(worst * NANO)

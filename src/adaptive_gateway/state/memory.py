@@ -115,6 +115,7 @@ class MemoryCounters:
         self._windows: dict[str, _Window] = {}
         self._leases: dict[str, _Leases] = {}
         self._budgets: dict[str, _Budget] = {}
+        self._settled = 0
 
     async def admit(self, plan: AdmitPlan) -> AdmitResult:
         return self.admit_now(plan)
@@ -123,42 +124,52 @@ class MemoryCounters:
         """Synchronous admission (the memory backend never waits)."""
         now = self.clock()
         sec = int(now)
+        edge = sec - WINDOW_SECONDS
         res = AdmitResult(True, sec, self.name)
-        windows = [
-            self._windows.get(op.key) or self._windows.setdefault(op.key, _Window()) for op in plan.windows
-        ]
-        for i, (op, win) in enumerate(zip(plan.windows, windows, strict=True)):
-            win.expire(sec)
+        windows: list[_Window] = []
+        for i, op in enumerate(plan.windows):
+            win = self._windows.get(op.key)
+            if win is None:
+                win = self._windows[op.key] = _Window()
+            elif win.buckets and win.buckets[0][0] <= edge:
+                win.expire(sec)
             if win.total + op.cost > op.limit:
                 need = win.total + op.cost - op.limit
-                return self._deny(
-                    res, DENY_WINDOW, i, win.retry_after(need, now) if op.cost <= op.limit else 60
-                )
-        leases = [
-            self._leases.get(op.key) or self._leases.setdefault(op.key, _Leases()) for op in plan.leases
-        ]
-        for i, (lop, held) in enumerate(zip(plan.leases, leases, strict=True)):
-            held.expire(now)
-            if len(held.held) + 1 > lop.limit:
+                retry = win.retry_after(need, now) if op.cost <= op.limit else WINDOW_SECONDS
+                return self._deny(res, DENY_WINDOW, i, retry)
+            windows.append(win)
+        leases: list[_Leases] = []
+        for i, lop in enumerate(plan.leases):
+            held = self._leases.get(lop.key)
+            if held is None:
+                held = self._leases[lop.key] = _Leases()
+            elif held.heap and held.heap[0][0] <= now:
+                held.expire(now)
+            if len(held.held) >= lop.limit:
                 return self._deny(res, DENY_LEASE, i, 1.0)
-        budgets = [
-            self._budgets.get(op.key) or self._budgets.setdefault(op.key, _Budget()) for op in plan.budgets
-        ]
-        for i, (bop, bud) in enumerate(zip(plan.budgets, budgets, strict=True)):
-            bud.expire(now)
+            leases.append(held)
+        budgets: list[_Budget] = []
+        for i, bop in enumerate(plan.budgets):
+            bud = self._budgets.get(bop.key)
+            if bud is None:
+                bud = self._budgets[bop.key] = _Budget()
+            elif bud.leases.heap and bud.leases.heap[0][0] <= now:
+                bud.expire(now)
             res.spent.append(bud.spent)
             res.reserved.append(bud.reserved)
             if bop.hard and bud.spent + bud.reserved + bop.amount > bop.limit:
                 return self._deny(res, DENY_BUDGET, i, max(bop.expires_at - now, 0.0))
+            budgets.append(bud)
         for op, win in zip(plan.windows, windows, strict=True):
             win.add(sec, op.cost)
             res.remaining.append(op.limit - win.total)
             res.reset.append(win.buckets[0][0] + WINDOW_SECONDS - now)
         until = now + plan.lease_ttl
+        lid = plan.lease_id
         for held in leases:
-            held.take(plan.lease_id, 1, until)
+            held.take(lid, 1, until)
         for bop, bud in zip(plan.budgets, budgets, strict=True):
-            bud.leases.take(plan.lease_id, bop.amount, until)
+            bud.leases.take(lid, bop.amount, until)
             bud.reserved += bop.amount
             bud.expires_at = bop.expires_at
         return res
@@ -194,8 +205,9 @@ class MemoryCounters:
         return out
 
     def _drop_old_budgets(self) -> None:
-        now = self.clock()
-        if len(self._budgets) > 256:
+        self._settled += 1
+        if self._settled % 4096 == 0 and len(self._budgets) > 256:  # budgets of periods long over
+            now = self.clock()
             for key in [k for k, b in self._budgets.items() if b.expires_at and b.expires_at + 86400 < now]:
                 del self._budgets[key]
 

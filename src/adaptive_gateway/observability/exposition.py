@@ -64,6 +64,7 @@ class Renderer:
     def __init__(self) -> None:
         self._prefix: dict[tuple[str, Labels], str] = {}
         self._files = _FileIndex()
+        self._split: dict[Labels, tuple[Labels, float]] = {}
 
     def _line(self, name: str, labels: Labels) -> str:
         k = (name, labels)
@@ -160,11 +161,14 @@ class Renderer:
 
     def _merged_histogram(self, name: str, series: dict[tuple[str, Labels], float]) -> list[str]:
         by_labels: dict[Labels, tuple[list[tuple[float, float]], float]] = {}
+        split = self._split
         for (sample, labels), value in series.items():
             if sample.endswith("_bucket"):
-                base = tuple(kv for kv in labels if kv[0] != "le")
-                le = float(next(v for k, v in labels if k == "le"))
-                by_labels.setdefault(base, ([], 0.0))[0].append((le, value))
+                parts = split.get(labels)
+                if parts is None:  # (labels without le, le): the same for every scrape
+                    base = tuple(kv for kv in labels if kv[0] != "le")
+                    parts = split[labels] = (base, float(next(v for k, v in labels if k == "le")))
+                by_labels.setdefault(parts[0], ([], 0.0))[0].append((parts[1], value))
             elif sample.endswith("_sum"):
                 buckets, _ = by_labels.setdefault(labels, ([], 0.0))
                 by_labels[labels] = (buckets, value)

@@ -1,5 +1,5 @@
-"""Metrics across two worker processes (``--workers 2``): every request is counted whichever worker
-answered it and whichever worker is scraped, and a worker that dies keeps its counts."""
+"""Metrics and live stats across two worker processes (``--workers 2``): every request is counted whichever
+worker answered it and whichever worker is asked, and a worker that dies keeps its metric counts."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def total(url: str) -> float:
     )
 
 
+def live(url: str) -> int:
+    stats = httpx.get(url + "/api/stats?window=300", headers=AUTH, timeout=5).json()
+    return int(stats["summary"]["requests"])
+
+
 def eventually(check: object, seconds: float = 15) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -51,6 +56,9 @@ def test_two_workers_share_metrics(fake_openai: FakeUpstream, tmp_path: Path) ->
             body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
             assert httpx.post(gw.url + "/v1/chat/completions", json=body, headers=AUTH).status_code == 200
         assert eventually(lambda: total(gw.url) == N), total(gw.url)
+        # live stats too: whichever worker answers merges its peers' snapshots
+        for _ in range(4):
+            assert eventually(lambda: live(gw.url) == N), live(gw.url)
         assert "multiprocess_metrics" in httpx.get(gw.url + "/api/settings", headers=AUTH).text
         victim = workers(gw.proc.pid)[0]
         os.kill(victim, signal.SIGKILL)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from adaptive_gateway.observability.clients import ClientNames
 from adaptive_gateway.observability.sample import Sample
 from adaptive_gateway.observability.stats import Stats, group, percentile, summary
@@ -79,3 +81,21 @@ def test_client_names_are_bounded() -> None:
     assert names.name("alpha/1") == "alpha" and names.name("beta/2") == "beta"
     assert names.name("gamma/3") == "other"
     assert names.name("alpha/9") == "alpha"
+
+
+def test_worker_snapshots_merge_into_one_view() -> None:
+    from adaptive_gateway.observability import stats_share
+
+    clock = Clock(7_000_000.0)
+    a, b = Stats(clock=clock), Stats(clock=clock)
+    a.record(req(clock, "m1"))
+    clock.t += 70  # a minute later: a's first request is in a closed minute now
+    b.record(req(clock, "m2", status=502))
+    a.record(req(clock, "m1"))
+    snapshot = orjson.loads(orjson.dumps(stats_share.export(b)))  # as it travels between workers
+    view = stats_share.combined(a, [snapshot])
+    assert summary(view.window(10), 10)["requests"] == 2
+    assert summary(view.window(600), 600)["requests"] == 3
+    assert group(view.window(10), "model", 10)["m2"]["errors"] == 1
+    assert [s.model for s in view.recent_requests(lambda s: True, 10)][:2] in (["m1", "m2"], ["m2", "m1"])
+    assert view.total == 3 and a.total == 2  # a itself is unchanged

@@ -16,6 +16,7 @@ Observers are the master key and virtual keys with the ``admin`` or ``viewer`` r
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +75,10 @@ class ObservabilityApi:
         try:
             self.gw.authenticate(ctx)
             scope = observer_scope(ctx.principal)
-            body = orjson.dumps(answer(ctx, scope), option=orjson.OPT_NON_STR_KEYS)
+            result = answer(ctx, scope)
+            if inspect.isawaitable(result):
+                result = await result
+            body = orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS)
             await http.respond(200, body, [(b"x-request-id", ctx.request_id.encode()), NO_STORE])
         except GatewayError as err:
             await send_error(http, ctx, err, None)
@@ -104,8 +108,8 @@ class ObservabilityApi:
         if series is not None and series not in GROUPS:
             series = None
 
-        def answer(ctx: RequestContext, tenant: str | None) -> dict[str, Any]:
-            stats = self.rt.stats
+        async def answer(ctx: RequestContext, tenant: str | None) -> dict[str, Any]:
+            stats = await self.rt.view()
             bucket = stats.window(window)
             out: dict[str, Any] = {
                 "window_s": window,
@@ -126,9 +130,10 @@ class ObservabilityApi:
         q = http.query
         limit = _int(q, "limit", 100, 1, 5000)
 
-        def answer(ctx: RequestContext, tenant: str | None) -> dict[str, Any]:
+        async def answer(ctx: RequestContext, tenant: str | None) -> dict[str, Any]:
             keep = _trace_filter(q, tenant)
-            rows = [_trace_row(s) for s in self.rt.stats.recent_requests(keep, limit)]
+            stats = await self.rt.view()
+            rows = [_trace_row(s) for s in stats.recent_requests(keep, limit)]
             return {"object": "list", "data": rows}
 
         await self._observed(http, "/api/traces", answer)

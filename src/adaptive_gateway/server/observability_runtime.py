@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import suppress
 
 from adaptive_gateway import __version__
 from adaptive_gateway.config.observability_schema import ObservabilityConfig
+from adaptive_gateway.observability import stats_share
 from adaptive_gateway.observability.clients import ClientNames
-from adaptive_gateway.observability.metrics import BreakerView, GatewayMetrics
+from adaptive_gateway.observability.metrics import MULTIPROC_ENV, BreakerView, GatewayMetrics
 from adaptive_gateway.observability.requestlog import record_of
 from adaptive_gateway.observability.stats import Stats
 from adaptive_gateway.observability.tracing import Tracing
@@ -54,6 +56,8 @@ class ObservabilityRuntime:
         self.clients = ClientNames(cfg.stats.max_clients)
         self.tracing = _tracing(cfg)
         self.hooks = Hooks(self.tracing)
+        # several workers: live stats are shared through the metrics folder (observability/stats_share.py)
+        self.share_dir = os.environ.get(MULTIPROC_ENV) or None
         self._task: asyncio.Task[None] | None = None
 
     # ---- the finisher ------------------------------------------------------------------------------------
@@ -121,12 +125,22 @@ class ObservabilityRuntime:
             self.metrics.flush()
             self.metrics.sync_live(self.gw.inflight, self.breakers())
 
+    async def view(self) -> Stats:
+        """The live stats to answer from: this worker's, merged with its peers' when there are several."""
+        if self.share_dir is None:
+            return self.stats
+        snapshots = await asyncio.to_thread(stats_share.peers, self.share_dir)
+        return stats_share.combined(self.stats, snapshots) if snapshots else self.stats
+
     async def _loop(self) -> None:
         interval = self.cfg.metrics.flush_interval_seconds
         while True:
             await asyncio.sleep(interval)
             try:
                 self.sync()
+                if self.share_dir is not None:
+                    snapshot = stats_share.export(self.stats)
+                    await asyncio.to_thread(stats_share.publish, snapshot, self.share_dir)
             except Exception:  # never let a metrics bug stop the fold
                 log.exception("observability sync failed")
 

@@ -9,7 +9,6 @@ A snapshot is plain JSON: buckets as ``[start, [[6 series fields..., 6 aggregate
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections import deque
@@ -21,10 +20,11 @@ import orjson
 
 from adaptive_gateway.observability.multiproc import STATS_PREFIX
 from adaptive_gateway.observability.sample import Sample
-from adaptive_gateway.observability.stats import SECONDS, Bucket, Stats
+from adaptive_gateway.observability.stats import MINUTES, SECONDS, Bucket, Stats
 
 MAX_AGE_S = 10.0
 SHARED_RECENT = 300  # newest samples each worker publishes
+SHARED_MINUTES = 60  # closed minutes each worker publishes (the charts show an hour)
 
 
 def _dump_bucket(b: Bucket) -> list[Any]:
@@ -37,8 +37,9 @@ def _load_bucket(raw: list[Any]) -> Bucket:
     return Bucket(int(raw[0]), aggs, lat)
 
 
-def export(stats: Stats, recent: int = SHARED_RECENT) -> dict[str, Any]:
-    """A JSON-able snapshot of ``stats`` (its newest ``recent`` samples)."""
+def export(stats: Stats, recent: int = SHARED_RECENT, minutes: int = SHARED_MINUTES) -> dict[str, Any]:
+    """A snapshot of ``stats`` (its newest ``recent`` samples, last ``minutes`` closed minutes); orjson
+    serialises it as is (samples are dataclasses)."""
     samples = list(stats.recent)[-recent:] if recent else []
     return {
         "started": stats.started,
@@ -46,8 +47,8 @@ def export(stats: Stats, recent: int = SHARED_RECENT) -> dict[str, Any]:
         "cur": _dump_bucket(stats._cur),
         "seconds": [_dump_bucket(b) for b in stats._seconds],
         "minute": _dump_bucket(stats._minute),
-        "minutes": [_dump_bucket(b) for b in stats._minutes],
-        "recent": [dataclasses.asdict(s) for s in samples],
+        "minutes": [_dump_bucket(b) for b in list(stats._minutes)[-minutes:]],
+        "recent": samples,
     }
 
 
@@ -61,8 +62,10 @@ def restore(data: dict[str, Any], clock: Callable[[], float], recent: int) -> St
     stats._minute = _load_bucket(data["minute"])
     stats._minutes.extend(_load_bucket(b) for b in data["minutes"])
     for raw in data["recent"]:
-        raw["failed_attempts"] = [tuple(a) for a in raw.get("failed_attempts") or []]
-        stats.recent.append(Sample(**raw))
+        if isinstance(raw, dict):  # from another worker's file
+            raw["failed_attempts"] = [tuple(a) for a in raw.get("failed_attempts") or []]
+            raw = Sample(**raw)
+        stats.recent.append(raw)
     stats.tick()
     return stats
 
@@ -125,7 +128,7 @@ def combined(stats: Stats, snapshots: list[dict[str, Any]]) -> Stats:
     """This worker's stats plus its peers', as one :class:`Stats` (``stats`` itself is not changed)."""
     maxlen = stats.recent.maxlen or 1000
     stats.tick()
-    out = restore(export(stats, recent=maxlen), stats.clock, maxlen)
+    out = restore(export(stats, recent=maxlen, minutes=MINUTES), stats.clock, maxlen)
     for snap in snapshots:
         absorb(out, restore(snap, stats.clock, maxlen))
     return out

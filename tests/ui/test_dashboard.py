@@ -23,6 +23,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# first paint as the browser measured it (ms since navigation start); recorded, not asserted
+PAINT_JS = "() => Object.fromEntries(performance.getEntriesByType('paint').map(e => [e.name, e.startTime]))"
 PAGES = ("models", "requests", "keys", "usage", "receipts", "policies", "integrations", "doctor", "consent",
          "memory", "settings")  # fmt: skip
 
@@ -37,7 +39,8 @@ providers:
 models:
   gpt-test: {{deployments: [{{provider: fake-openai, model: gpt-up, input_price: 1, output_price: 2}}],
              fallbacks: [claude-test]}}
-  claude-test: {{deployments: [{{provider: fake-anthropic, model: claude-up, input_price: 3, output_price: 15}}]}}
+  claude-test:
+    deployments: [{{provider: fake-anthropic, model: claude-up, input_price: 3, output_price: 15}}]
 """
 
 
@@ -60,9 +63,15 @@ def traffic(gw: GatewayThread, key: str = MASTER_KEY) -> None:
     oai = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
     for _ in range(3):
         oai.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "hi"}])
-    list(oai.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True))
+    list(
+        oai.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
     claude = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
-    claude.messages.create(model="claude-test", max_tokens=20, messages=[{"role": "user", "content": "hello"}])
+    claude.messages.create(
+        model="claude-test", max_tokens=20, messages=[{"role": "user", "content": "hello"}]
+    )
 
 
 def test_dashboard_end_to_end(gateway: GatewayThread) -> None:
@@ -88,9 +97,7 @@ def _walk(page: object, gw: GatewayThread, errors: list[str]) -> None:
 
     assert isinstance(page, Page)
     page.goto(gw.url + "/ui")
-    paint = page.evaluate(
-        "() => { const e = performance.getEntriesByType('paint'); return Object.fromEntries(e.map(x => [x.name, x.startTime])); }"
-    )
+    paint = page.evaluate(PAINT_JS)
     (ARTIFACTS / "ui-first-paint.json").write_text(json.dumps(paint, indent=2))
     page.fill("#login-key", "not-a-key")
     page.click("#login-form button")
@@ -102,7 +109,14 @@ def _walk(page: object, gw: GatewayThread, errors: list[str]) -> None:
     # the first screen: clients -> gateway -> providers -> models, with health colours and rates
     svg = page.locator("#topology-svg")
     expect(svg).to_be_visible()
-    for name in ("fake-openai", "fake-anthropic", "gpt-test", "claude-test", "openai-python", "anthropic-python"):
+    for name in (
+        "fake-openai",
+        "fake-anthropic",
+        "gpt-test",
+        "claude-test",
+        "openai-python",
+        "anthropic-python",
+    ):
         expect(svg).to_contain_text(name)
     expect(page.locator(".node.ok")).not_to_have_count(0)
     expect(page.locator("path.edge.live")).not_to_have_count(0)

@@ -75,6 +75,9 @@ class _Leases:
     def release(self, lid: str) -> int | None:
         """The amount the lease held (None when it was not held); its heap entry goes lazily."""
         lease = self.held.pop(lid, None)
+        if len(self.heap) > 64 and len(self.heap) > 4 * len(self.held):  # mostly released: rebuild
+            self.heap = [(until, held_id) for held_id, (_, until) in self.held.items()]
+            heapq.heapify(self.heap)
         return lease[0] if lease is not None else None
 
     def expire(self, now: float) -> int:
@@ -87,9 +90,6 @@ class _Leases:
             if lease is not None and lease[1] == until:
                 del held[lid]
                 freed += lease[0]
-        if len(heap) > 64 and len(heap) > 4 * len(held):  # mostly released entries: rebuild
-            self.heap = [(until, lid) for lid, (_, until) in held.items()]
-            heapq.heapify(self.heap)
         return freed
 
 

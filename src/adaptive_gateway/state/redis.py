@@ -16,7 +16,7 @@ from adaptive_gateway.state.base import (
     Settlement,
     SettleResult,
 )
-from adaptive_gateway.state.resp import RespClient, RespError
+from adaptive_gateway.state.resp import RespClient
 
 _DENIALS = {1: DENY_WINDOW, 2: DENY_LEASE, 3: DENY_BUDGET}
 
@@ -73,28 +73,35 @@ class RedisCounters:
         res.spent, res.reserved = rest[0::2], rest[1::2]
         return res
 
-    def _settle_cmd(self, s: Settlement) -> tuple[Any, ...]:
+    def _settle_args(self, items: list[Settlement]) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of one script call for a whole batch of settlements."""
         p = self.prefix
-        keys = [p + k for k in s.leases] + [p + k for k, _ in s.windows]
-        args: list[Any] = [s.lease_id, s.bucket, len(s.leases), len(s.windows), len(s.budgets)]
-        args += [delta for _, delta in s.windows]
-        for key, actual, expires_at in s.budgets:
-            keys += self._budget_keys(key)
-            args += (actual, int(expires_at))
-        return self.client.evalsha_args(self._settle, keys, args)
+        keys: list[str] = []
+        args: list[Any] = [len(items)]
+        for s in items:
+            keys += [p + k for k in s.leases]
+            keys += [p + k for k, _ in s.windows]
+            args += (s.lease_id, s.bucket, len(s.leases), len(s.windows), len(s.budgets))
+            args += [delta for _, delta in s.windows]
+            for key, actual, expires_at in s.budgets:
+                keys += self._budget_keys(key)
+                args += (actual, int(expires_at))
+        return keys, args
 
     async def settle(self, items: list[Settlement]) -> list[SettleResult]:
         if not items:
             return []
-        replies = await self.client.pipeline([self._settle_cmd(s) for s in items])
-        if any(isinstance(r, RespError) and str(r).startswith("NOSCRIPT") for r in replies):
-            await self.client.execute("SCRIPT", "LOAD", _script("settle.lua"))
-            replies = await self.client.pipeline([self._settle_cmd(s) for s in items])
+        replies: list[int] = []
+        for i in range(0, len(items), 256):  # bounded scripts: Redis runs one at a time
+            keys, args = self._settle_args(items[i : i + 256])
+            replies += await self.client.evalsha(self._settle, keys, args)
         out: list[SettleResult] = []
-        for reply in replies:
-            if isinstance(reply, RespError):
-                raise reply
-            out.append(list(zip(reply[0::2], reply[1::2], strict=True)))
+        pos = 0
+        for s in items:
+            n = 2 * len(s.budgets)
+            flat = replies[pos : pos + n]
+            pos += n
+            out.append(list(zip(flat[0::2], flat[1::2], strict=True)))
         return out
 
     async def seed_spend(self, seeds: dict[str, tuple[int, float]]) -> None:

@@ -32,7 +32,14 @@ class _Incomplete(Exception):
 def encode(args: tuple[Any, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
-        raw = arg if isinstance(arg, bytes) else str(arg).encode()
+        if type(arg) is int:
+            raw = b"%d" % arg
+        elif type(arg) is str:
+            raw = arg.encode()
+        elif type(arg) is bytes:
+            raw = arg
+        else:
+            raw = str(arg).encode()
         out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
     return b"".join(out)
 
@@ -60,10 +67,17 @@ def _parse(buf: bytearray, pos: int) -> tuple[Reply, int]:
         count = int(line)
         if count < 0:
             return None, pos
-        items = []
+        items: list[Reply] = []
         for _ in range(count):
-            item, pos = _parse(buf, pos)
-            items.append(item)
+            if buf[pos : pos + 1] == b":":  # the common case (script replies): an integer, inline
+                end = buf.find(b"\r\n", pos)
+                if end < 0:
+                    raise _Incomplete
+                items.append(int(buf[pos + 1 : end]))
+                pos = end + 2
+            else:
+                item, pos = _parse(buf, pos)
+                items.append(item)
         return items, pos
     raise RespError(f"unexpected reply type {kind!r}")
 

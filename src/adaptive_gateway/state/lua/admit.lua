@@ -16,21 +16,25 @@ local wins = {}
 for i = 1, nw do
   local key, limit, cost = KEYS[k], tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   local h = redis.call('HGETALL', key)
-  local total, buckets = 0, {}
+  local total, oldest = 0, sec
   for j = 1, #h, 2 do
     local b = tonumber(h[j])
     if b <= sec - WIN then
       redis.call('HDEL', key, h[j])
     else
-      local c = tonumber(h[j + 1])
-      total = total + c
-      buckets[#buckets + 1] = {b, c}
+      total = total + tonumber(h[j + 1])
+      if b < oldest then oldest = b end
     end
   end
-  table.sort(buckets, function(x, y) return x[1] < y[1] end)
   if total + cost > limit then
     local retry = WIN
-    if cost <= limit then
+    if cost <= limit then  -- the oldest buckets that must leave the window first
+      local buckets = {}
+      for j = 1, #h, 2 do
+        local b = tonumber(h[j])
+        if b > sec - WIN then buckets[#buckets + 1] = {b, tonumber(h[j + 1])} end
+      end
+      table.sort(buckets, function(x, y) return x[1] < y[1] end)
       local need, freed = total + cost - limit, 0
       for _, bc in ipairs(buckets) do
         freed = freed + bc[2]
@@ -39,8 +43,6 @@ for i = 1, nw do
     end
     return {0, sec, 1, i, math.floor(retry * 1000)}
   end
-  local oldest = sec
-  if #buckets > 0 then oldest = buckets[1][1] end
   wins[i] = {key, limit, cost, total, oldest}
   a, k = a + 2, k + 1
 end

@@ -100,7 +100,7 @@ class Accounts:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(src.state.key_refresh_seconds, self.refresh)),
-            loop.create_task(self._every(HOUSEKEEPING_SECONDS, self.housekeeping, first=5.0)),
+            loop.create_task(self._every(HOUSEKEEPING_SECONDS, self.housekeeping, first=1.0)),
         ]
 
     async def stop(self) -> None:

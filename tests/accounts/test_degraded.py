@@ -61,3 +61,25 @@ def test_expiring_keys_are_announced_once(fake_openai: FakeUpstream, tmp_path: P
         events = announced()
         assert len(events) == 1, "announced once, across restarts"
         assert events[0]["data"]["key_id"] == created["id"] and events[0]["data"]["name"] == "short-lived"
+
+
+def test_store_outage_keeps_serving_and_writes_rows_afterwards(
+    fake_openai: FakeUpstream, tmp_path: Path, pg_url: str
+) -> None:
+    from tests.accounts.helpers import query
+    from tests.store.backends import _pg
+
+    name = pg_url.rpartition("/")[2]
+    with GatewayThread(config(fake_openai.url, store_url=pg_url, flush=0.1), tmp_path) as gw:
+        key = create_key(gw.url)["key"]
+        _pg(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        _pg(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        try:
+            assert [chat(gw.url, key).status_code for _ in range(3)] == [200] * 3, "served from memory"
+            ready = HTTP.get(gw.url + "/health/ready", headers=ADMIN)
+            assert ready.status_code == 503 and not ready.json()["checks"]["store"]["ok"]
+            assert "pending" in ready.json()["checks"]["store"]["detail"]
+        finally:
+            _pg(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        assert eventually(lambda: query(pg_url, "SELECT COUNT(*) FROM usage") == [(3,)], timeout=40)
+        assert HTTP.get(gw.url + "/health/ready", headers=ADMIN).status_code == 200

@@ -98,7 +98,7 @@ _row_values = attrgetter(*_USAGE_COLUMNS)
 
 def _insert_sql(dialect: str) -> str:
     marks = ", ".join(f"${i}" if dialect == "postgresql" else "?" for i in range(1, len(_USAGE_COLUMNS) + 1))
-    return f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES ({marks})"
+    return f"INSERT INTO usage ({', '.join(_USAGE_COLUMNS)}) VALUES ({marks})"  # noqa: S608 - our own column names
 
 
 _INSERT = {"postgresql": _insert_sql("postgresql"), "sqlite": _insert_sql("sqlite")}

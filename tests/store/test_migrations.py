@@ -103,3 +103,20 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
     finally:
         await s.close()
+
+
+def test_start_no_migrate_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.accounts.helpers import config
+    from tests.support.gateway import free_port
+    from tests.support.process import CLI
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(config("http://127.0.0.1:9"))
+    env = {**os.environ, "ADAPTIVE_GATEWAY_HOME": str(tmp_path / "home")}
+    args = [CLI, "start", "--config", str(cfg), "--port", str(free_port()), "--no-migrate"]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--no-migrate was given" in result.stdout + result.stderr

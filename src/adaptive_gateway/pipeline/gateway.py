@@ -131,20 +131,22 @@ class Gateway:
         dep = ctx.deployment
         usage = ctx.usage
         p = ctx.principal
-        self.log.write({
-            "request_id": ctx.request_id,
-            "route": ctx.route,
-            "status": ctx.status,
-            "latency_ms": round(ctx.elapsed_ms(), 2),
-            "key": p.key_prefix if p else None,
-            "tenant": p.tenant if p else None,
-            "model": ctx.request.model if ctx.request else None,
-            "deployment": dep.id if dep else None,
-            "provider": dep.provider.name if dep else None,
-            "attempts": len(ctx.attempts) + (1 if ctx.status < 400 and dep else 0),
-            "input_tokens": usage.input_tokens if usage else 0,
-            "output_tokens": usage.output_tokens if usage else 0,
-            "cost_usd": round(ctx.cost, 8),
-            "cache": ctx.notes.get("cache"),
-            "error": ctx.error,
-        })
+        self.log.write(
+            {
+                "request_id": ctx.request_id,
+                "route": ctx.route,
+                "status": ctx.status,
+                "latency_ms": round(ctx.elapsed_ms(), 2),
+                "key": p.key_prefix if p else None,
+                "tenant": p.tenant if p else None,
+                "model": ctx.request.model if ctx.request else None,
+                "deployment": dep.id if dep else None,
+                "provider": dep.provider.name if dep else None,
+                "attempts": len(ctx.attempts) + (1 if ctx.status < 400 and dep else 0),
+                "input_tokens": usage.input_tokens if usage else 0,
+                "output_tokens": usage.output_tokens if usage else 0,
+                "cost_usd": round(ctx.cost, 8),
+                "cache": ctx.notes.get("cache"),
+                "error": ctx.error,
+            }
+        )

@@ -23,8 +23,8 @@ from adaptive_gateway.fakes.server import FakeUpstream
 from tests.support.gateway import MASTER_KEY, free_port, openai_config
 
 
-def _cli(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(build_app(), list(args), input=input)
+def _cli(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(build_app(), list(args), input=input, env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -63,6 +63,12 @@ def test_background_start_status_stop(tmp_path: Path, state: Path, fake_openai: 
         report = json.loads(out)
         assert code == 0 and report["running"] and report["answering"] and report["pid"] == proc.pid
         assert report["log"] == str(state / "gateway.log")
+        # provider health comes along when the CLI holds a key the gateway accepts
+        code, out, _ = _cli("status", "--json", env={"ADAPTIVE_GATEWAY_KEY": MASTER_KEY})
+        deployments = [
+            d for p in json.loads(out)["providers"]["providers"].values() for d in p["deployments"]
+        ]
+        assert code == 0 and deployments and all("score" in d["health"] for d in deployments)
 
         code, _, err = _cli("start", "--background", "--config", str(config))
         assert code == 1 and "already running" in err

@@ -171,6 +171,20 @@ def status(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    print_health(data)
+
+
+def provider_health(base: str, key: str | None = None) -> dict[str, Any] | None:
+    """``GET /health/providers`` of the gateway at ``base``, or None when it does not answer or refuses
+    the key (the reason is printed to stderr)."""
+    try:
+        return _call("GET", base + "/health/providers", _key(key))
+    except (Unreachable, typer.Exit):
+        return None
+
+
+def print_health(data: dict[str, Any]) -> None:
+    """The per-deployment health table (``route status`` and the top-level ``status``)."""
     out().print(f"breakers: {data['breakers']}")
     table = Table(
         "provider", "deployment", "score", "success", "latency", "in flight", "breaker", "last error"

@@ -130,10 +130,14 @@ def _configured_url(config: Path | None) -> str | None:
 
 
 def status(config: Path | None = ConfigOpt, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Is the gateway running? Exit 0 when it is, 3 when it is not."""
+    """Is the gateway running, and how healthy is each provider deployment? Exit 0 when it runs, 3 when
+    it does not."""
+    from adaptive_gateway.cli.routing_cmds import print_health, provider_health
+
     proc = already_running()
     url = proc.url if proc else _configured_url(config)
     answering = bool(url) and process.answers(url or "")
+    health = provider_health(url or "") if answering else None
     report = {
         "running": proc is not None or answering,
         "pid": proc.pid if proc else None,
@@ -142,6 +146,7 @@ def status(config: Path | None = ConfigOpt, as_json: bool = typer.Option(False, 
         "config": proc.config if proc else str(resolve_config_path(config)),
         "log": proc.log if proc else None,
         "uptime_seconds": round(time.time() - proc.started, 1) if proc else None,
+        "providers": health,
     }
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -153,6 +158,8 @@ def status(config: Path | None = ConfigOpt, as_json: bool = typer.Option(False, 
         typer.echo(f"a gateway answers at {url} (not started by this CLI: no pidfile)")
     else:
         typer.echo("not running. Start it: adaptive-llm-gateway start --background")
+    if health is not None and not as_json:
+        print_health(health)
     if not report["running"]:
         raise typer.Exit(NOT_RUNNING)
 

@@ -24,7 +24,7 @@ from adaptive_gateway.providers.base import UpstreamRequest
 from adaptive_gateway.providers.http1 import Http1Client
 
 ClientName = Literal["auto", "http1", "aiohttp"]
-DEFAULT_CLIENT: ClientName = "aiohttp"
+DEFAULT_CLIENT: ClientName = "http1"
 CLIENT_ENV = "ADAPTIVE_GATEWAY_UPSTREAM_CLIENT"
 
 

@@ -172,11 +172,14 @@ cache: {{enabled: false, models: {{bench-cached: {{enabled: true}}}}}}
 def start_gateway(config: Path) -> int:
     exe = Path(sys.executable).parent / "adaptive-llm-gateway"
     log = (OUT / "gateway.log").open("wb")
+    # a home of its own: the bench never touches (or trips over) the user's gateway home and pidfile
+    env = {**os.environ, "ADAPTIVE_GATEWAY_HOME": str(OUT / "home")}
     proc = subprocess.Popen(
         [str(exe), "start", "--config", str(config), "--port", str(GW_PORT), "--workers", str(WORKERS)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=env,
     )
     for _ in range(200):
         r = subprocess.run(

@@ -13,6 +13,9 @@ auth: {mode: gateway, master_key_hash: "$AGW_HASH"}
 providers:
   fake: {kind: openai-compatible, base_url: "http://127.0.0.1:18003/v1", api_key: sk-x, max_connections: 2048}
   anth: {kind: anthropic, base_url: "http://127.0.0.1:18003", api_key: sk-x, max_connections: 2048}
+# request.json asks for temperature 0.2, which the response cache would answer after the first request:
+# off, so every request really goes upstream (as through LiteLLM and Portkey)
+cache: {enabled: false}
 models:
   gpt-4o-mini: {deployments: [{provider: fake, model: gpt-4o-mini, input_price: 0.15, output_price: 0.6}]}
   claude-haiku: {deployments: [{provider: anth, model: claude-3-5-haiku, input_price: 0.8, output_price: 4}]}

@@ -178,6 +178,7 @@ async def bench_gateway_overhead() -> dict[str, Any]:
         f"providers: {{child: {{kind: openai-compatible, base_url: '{base_url}', api_key: {KEY},"
         " locality: local}}\n"
         "models: {local/smollm2-135m: {deployments: [{provider: child, model: local/smollm2-135m}]}}\n"
+        "cache: {enabled: false}\n"  # temperature 0 would be answered from the cache after the first run
     )
     exe = Path(sys.executable).parent / "adaptive-llm-gateway"
     gw = await asyncio.create_subprocess_exec(
@@ -189,6 +190,7 @@ async def bench_gateway_overhead() -> dict[str, Any]:
         str(port),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "ADAPTIVE_GATEWAY_HOME": str(tmp)},  # its own home (pidfile, store)
     )
     direct_h = {"Authorization": f"Bearer {KEY}"}
     gw_h = {"Authorization": f"Bearer {gw_key}"}

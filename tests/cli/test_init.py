@@ -234,3 +234,24 @@ def test_unparseable_config_is_left_alone(tmp_path: Path, state: Path) -> None:
     code, _, err = _init("--yes", "--home", str(tmp_path), "--probe", "ollama=http://127.0.0.1:9")
     assert code == 1 and "fix it first" in err
     assert (state / "config.yaml").read_text() == "providers: [unclosed\n"
+
+
+def test_gguf_files_in_the_models_folder_are_configured(
+    tmp_path: Path, state: Path, fake_ollama: FakeUpstream
+) -> None:
+    from adaptive_gateway.embedded import bundled_model
+
+    bundled = bundled_model()
+    assert bundled is not None, "run `make install`: the built-in model is part of the local extra"
+    (state / "models").mkdir(parents=True)
+    (state / "models" / "Tiny-Chat.gguf").symlink_to(bundled.path)
+    code, _, err = _init("--yes", "--home", str(make_home(tmp_path)), "--probe", f"ollama={fake_ollama.url}")
+    assert code == 0, err
+    data = yaml.safe_load((state / "config.yaml").read_text())
+    provider = data["models"]["local/tiny-chat"]["deployments"][0]["provider"]
+    assert data["providers"][provider] == {
+        "kind": "embedded",
+        "locality": "local",
+        "model_path": str(state / "models" / "Tiny-Chat.gguf"),
+    }
+    assert ("grant", f"provider:{provider}") in _ledger(state)

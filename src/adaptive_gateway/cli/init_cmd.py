@@ -300,6 +300,15 @@ def init(
         raise typer.Exit(1)
 
 
+def _gguf_models() -> list[tuple[str, str]]:
+    """.gguf files under <home>/models/ (served like the built-in model, one child each)."""
+    try:
+        from adaptive_gateway.embedded import find_models
+    except ImportError:
+        return []
+    return [(m.name, str(m.path)) for m in find_models() if m.source != "bundled"]
+
+
 def _write_config(
     path: Path, state: Path, choices: Choices, ask: Asker | None
 ) -> tuple[ConfigPlan, str | None]:
@@ -307,7 +316,12 @@ def _write_config(
     existing = _existing(path) if path.exists() else {}
     _, embedder = embedded_available()
     plan = plan_config(
-        existing, choices.runtimes, choices.keys, choices.builtin, choices.builtin and embedder
+        existing,
+        choices.runtimes,
+        choices.keys,
+        choices.builtin,
+        choices.builtin and embedder,
+        _gguf_models(),
     )
     if path.exists():
         status, key = _merge(path, plan, state, ask)

@@ -155,6 +155,15 @@ class Planner:
                 }
                 self._add_model(model, entry)
 
+    def gguf(self, model: str, path: str) -> None:
+        """One embedded provider (one llama.cpp child) per local .gguf file."""
+        if any(isinstance(p, Mapping) and p.get("model_path") == path for p in self.providers.values()):
+            return
+        name = self._free_name("gguf-" + model.rsplit("/", 1)[-1], "local")
+        self.plan.providers[name] = {"kind": "embedded", "locality": "local", "model_path": path}
+        self.plan.grants.append(Grant(f"provider:{name}", f"local model file {path}"))
+        self._add_model(model, {"deployments": [{"provider": name, "model": model}]})
+
 
 def plan_config(
     existing: Mapping[str, Any],
@@ -162,12 +171,16 @@ def plan_config(
     keys: Sequence[KeyFinding],
     builtin_chat: bool,
     builtin_embeddings: bool,
+    gguf: Sequence[tuple[str, str]] = (),
 ) -> ConfigPlan:
-    """The providers and models to add to a config holding ``existing`` (plain data, may be empty)."""
+    """The providers and models to add to a config holding ``existing`` (plain data, may be empty).
+    ``gguf``: (public model name, file path) of .gguf models found under the gateway home's models/."""
     planner = Planner(existing)
     for runtime in runtimes:
         planner.runtime(runtime)
     planner.builtin(builtin_chat, builtin_embeddings)
+    for name, path in gguf:
+        planner.gguf(name, path)
     for key in keys:
         planner.key(key)
     return planner.plan

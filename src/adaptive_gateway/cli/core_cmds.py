@@ -25,6 +25,32 @@ def resolve_config_path(config: Path | None) -> Path:
     return config.expanduser() if config else default_config_path()
 
 
+def gateway_url(url: str | None, config: Path | None) -> str:
+    """The running gateway's base URL: ``url`` when given, else from the config's server section."""
+    if url:
+        return url.rstrip("/")
+    try:
+        server = load_config(resolve_config_path(config)).server
+    except ConfigError:
+        return "http://127.0.0.1:4141"
+    host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
+    return f"http://{host}:{server.port}"
+
+
+def gateway_key(key: str | None) -> str | None:
+    """The key a CLI command calls the gateway with: ``--key``, $ADAPTIVE_GATEWAY_KEY,
+    $ADAPTIVE_GATEWAY_MASTER_KEY, else the admin_key file."""
+    for candidate in (
+        key,
+        os.environ.get("ADAPTIVE_GATEWAY_KEY"),
+        os.environ.get("ADAPTIVE_GATEWAY_MASTER_KEY"),
+    ):
+        if candidate:
+            return candidate
+    key_file = gateway_home() / "admin_key"
+    return key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else None
+
+
 def version() -> None:
     """Print the version."""
     typer.echo(f"adaptive-llm-gateway {__version__}")

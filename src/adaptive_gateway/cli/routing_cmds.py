@@ -8,7 +8,6 @@ health and breaker state. When no gateway answers, ``route preview`` plans from 
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from adaptive_gateway.cli.core_cmds import ConfigOpt, resolve_config_path
-from adaptive_gateway.config import ConfigError, compile_config, gateway_home, load_config
+from adaptive_gateway.cli.core_cmds import gateway_key as _key
+from adaptive_gateway.cli.core_cmds import gateway_url as _url
+from adaptive_gateway.config import ConfigError, compile_config, load_config
 
 
 def out() -> Console:
@@ -41,29 +42,6 @@ JsonOpt = typer.Option(False, "--json", help="Print the raw JSON.")
 
 class Unreachable(Exception):
     pass
-
-
-def _url(url: str | None, config: Path | None) -> str:
-    if url:
-        return url.rstrip("/")
-    try:
-        server = load_config(resolve_config_path(config)).server
-    except ConfigError:
-        return "http://127.0.0.1:4141"
-    host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
-    return f"http://{host}:{server.port}"
-
-
-def _key(key: str | None) -> str | None:
-    for candidate in (
-        key,
-        os.environ.get("ADAPTIVE_GATEWAY_KEY"),
-        os.environ.get("ADAPTIVE_GATEWAY_MASTER_KEY"),
-    ):
-        if candidate:
-            return candidate
-    key_file = gateway_home() / "admin_key"
-    return key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else None
 
 
 def _call(method: str, url: str, key: str | None, body: dict[str, Any] | None = None) -> dict[str, Any]:

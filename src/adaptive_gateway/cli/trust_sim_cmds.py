@@ -21,7 +21,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from adaptive_gateway.cli.core_cmds import ConfigOpt, resolve_config_path
+from adaptive_gateway.cli.core_cmds import ConfigOpt, gateway_key, gateway_url, resolve_config_path
 from adaptive_gateway.config import CompiledConfig, ConfigError, compile_config, gateway_home, load_config
 from adaptive_gateway.ledger.runs import RUNS_DIR, RunNotFound, RunStore
 
@@ -42,29 +42,6 @@ def _out() -> Console:
 def _fail(message: str, code: int = 1) -> typer.Exit:
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]✗ {message}[/red]")
     return typer.Exit(code)
-
-
-def gateway_url(url: str | None, config: Path | None) -> str:
-    if url:
-        return url.rstrip("/")
-    try:
-        server = load_config(resolve_config_path(config)).server
-    except ConfigError:
-        return "http://127.0.0.1:4141"
-    host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
-    return f"http://{host}:{server.port}"
-
-
-def gateway_key(key: str | None) -> str | None:
-    for candidate in (
-        key,
-        os.environ.get("ADAPTIVE_GATEWAY_KEY"),
-        os.environ.get("ADAPTIVE_GATEWAY_MASTER_KEY"),
-    ):
-        if candidate:
-            return candidate
-    key_file = gateway_home() / "admin_key"
-    return key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else None
 
 
 def _post(url: str, key: str | None, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:

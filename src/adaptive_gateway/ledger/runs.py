@@ -43,11 +43,14 @@ class RunStore:
             if name not in FILES:
                 raise ValueError(f"unknown run part {name!r}")
             data = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-            fd = os.open(folder / f"{name}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            # written whole under a temporary name, then renamed: a reader never sees a partial file
+            tmp = folder / f".{name}.json.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
                 os.write(fd, data)
             finally:
                 os.close(fd)
+            os.replace(tmp, folder / f"{name}.json")
         return folder
 
     def load(self, run_id: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ Skipped when the embedder's packages are missing, a failure under CI=true (``mak
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from adaptive_gateway.embedded.availability import missing_embedder_packages
 from adaptive_gateway.fakes.server import FakeUpstream
 from tests.cache.support import ADMIN, HTTP, cache_of, chat, config, create_key, eventually, text_of
 from tests.support.gateway import GatewayThread
+from tests.support.required import unavailable
 
 QUESTION = "How do I reverse a list in Python?"
 PARAPHRASE = "How can I reverse a list in Python?"
@@ -28,10 +28,7 @@ def ask(text: str, system: str | None = None) -> list[dict[str, str]]:
 def gw(fake_openai: FakeUpstream, tmp_path: Path) -> Iterator[GatewayThread]:
     missing = missing_embedder_packages()
     if missing:
-        message = f"the MiniLM embedder needs {', '.join(missing)}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (required when CI=true)", pytrace=False)
-        pytest.skip(message)
+        unavailable("the MiniLM embedder", f"needs {', '.join(missing)}")
     with GatewayThread(
         config(fake_openai.url, cache="{semantic: {models: [gpt-test]}}"), tmp_path
     ) as gateway:

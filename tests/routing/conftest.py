@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tests.routing.support import FakeClock
+from tests.support.required import unavailable
 
 REDIS_URL = os.environ.get("ADAPTIVE_GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -38,9 +39,7 @@ async def redis_prefix() -> AsyncIterator[tuple[str, str]]:
     fails the test under CI=true and skips it elsewhere."""
     problem = await _reachable(REDIS_URL)
     if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is required under CI=true: {problem}")
-        pytest.skip(f"Redis at {REDIS_URL} not reachable: {problem}")
+        unavailable(f"Redis at {REDIS_URL}", problem)
     prefix = f"agw-test:{uuid.uuid4().hex[:12]}:"
     yield REDIS_URL, prefix
     client = Redis.from_url(REDIS_URL)

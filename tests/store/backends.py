@@ -17,16 +17,10 @@ import asyncpg
 import pytest
 import redis
 
+from tests.support.required import unavailable
+
 PG_ADMIN = os.environ.get("AGW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AGW_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def unavailable(service: str, detail: object) -> None:
-    """Skip, or fail under CI=true: the services are required there."""
-    message = f"{service} not reachable ({detail})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message}; it is required when CI=true", pytrace=False)
-    pytest.skip(message)
 
 
 def _pg_url(database: str) -> str:

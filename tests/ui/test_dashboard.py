@@ -17,6 +17,7 @@ import pytest
 
 from adaptive_gateway.fakes.server import FakeUpstream
 from tests.support.gateway import MASTER_HASH, MASTER_KEY, GatewayThread
+from tests.support.required import unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -47,9 +48,7 @@ models:
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[GatewayThread]:
     if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI (make install installs it)")
-        pytest.skip("chromium is not installed")
+        unavailable("chromium", "make install installs it")
     fakes = [FakeUpstream("openai").start_in_thread(), FakeUpstream("anthropic").start_in_thread()]
     try:
         with GatewayThread(config(fakes[0].url, fakes[1].url), tmp_path) as gw:

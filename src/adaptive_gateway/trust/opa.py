@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from adaptive_gateway.config.trust_schema import DecisionEndpoint
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class DecisionClient:
         is not on this machine is never called: the request is handled by ``on_error``."""
         if offline and not is_loopback_url(endpoint.url):
             return _fallback(endpoint, "not called in offline mode (not on this machine)", "offline")
+        import aiohttp  # only gateways with a decision endpoint configured need it
+
         headers = {"content-type": "application/json"}
         if endpoint.token is not None:
             headers["authorization"] = f"Bearer {endpoint.token.get_secret_value()}"
@@ -97,6 +101,8 @@ class DecisionClient:
             return _fallback(endpoint, "answered with invalid JSON")
 
     def _session_now(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(trust_env=False)
         return self._session

@@ -26,6 +26,7 @@ TABLES = {
     "webhook_deliveries",
     "audit_log",
     "gateway_meta",
+    "recordings",
 }
 
 

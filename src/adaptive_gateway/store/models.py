@@ -190,3 +190,40 @@ class Meta(Base):
     __tablename__ = "gateway_meta"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Recording(Base):
+    """A recorded prompt and answer (``observability.recording``), as sent upstream: after redaction,
+    never a key. Queries, writes and retention live in ``store/recordings.py``."""
+
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(128))  # clients may reuse ids: not unique
+    receipt_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    key_prefix: Mapped[str | None] = mapped_column(String(32))
+    tenant_id: Mapped[str | None] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str | None] = mapped_column(String(100))
+    deployment: Mapped[str | None] = mapped_column(String(300))
+    route: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    trust_level: Mapped[str | None] = mapped_column(String(16))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_nano: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"role", "text"}]
+    response: Mapped[str | None] = mapped_column(Text)
+    redacted: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"mode", "counts"}: no values
+    error: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (
+        Index("ix_recordings_created_at", "created_at"),
+        Index("ix_recordings_request_id", "request_id"),
+        Index("ix_recordings_key_created", "key_id", "created_at"),
+        Index("ix_recordings_tenant_created", "tenant_id", "created_at"),
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ Family = Counter | Gauge | Histogram
 Labels = tuple[tuple[str, str], ...]
 # metric -> (sample name, sorted labels) -> value
 Values = dict[str, dict[tuple[str, Labels], float]]
+ExemplarKey = tuple[str, Labels, str]  # (metric, sorted labels without le, le as rendered)
 _GAUGE_MERGE = {
     "livesum": "sum",
     "sum": "sum",
@@ -40,7 +41,8 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _num(v: float) -> str:
+def num(v: float) -> str:
+    """A sample value or bucket bound as the exposition formats write it."""
     if v == math.inf:
         return "+Inf"
     if v.is_integer() and abs(v) < 1e15:
@@ -102,20 +104,20 @@ class Renderer:
                 yield from self._histogram(name, labels, child, openmetrics)
             else:
                 sample = f"{name}_total" if kind == "counter" else name
-                yield f"{self._line(sample, labels)}{_num(child._value.get())}\n"
+                yield f"{self._line(sample, labels)}{num(child._value.get())}\n"
 
     def _histogram(self, name: str, labels: Labels, child: Any, om: bool) -> Iterator[str]:
         acc = 0.0
         for bound, bucket in zip(child._upper_bounds, child._buckets, strict=True):
             acc += bucket.get()
-            line = f"{self._line(name + '_bucket', (*labels, ('le', _num(bound))))}{_num(acc)}"
+            line = f"{self._line(name + '_bucket', (*labels, ('le', num(bound))))}{num(acc)}"
             ex = bucket.get_exemplar() if om else None
             if ex is not None:
                 tags = ",".join(f'{k}="{_escape(v)}"' for k, v in ex.labels.items())
-                line += f" # {{{tags}}} {_num(ex.value)} {ex.timestamp}"
+                line += f" # {{{tags}}} {num(ex.value)} {ex.timestamp}"
             yield line + "\n"
-        yield f"{self._line(name + '_count', labels)}{_num(acc)}\n"
-        yield f"{self._line(name + '_sum', labels)}{_num(child._sum.get())}\n"
+        yield f"{self._line(name + '_count', labels)}{num(acc)}\n"
+        yield f"{self._line(name + '_sum', labels)}{num(child._sum.get())}\n"
 
     # ---- several workers: read prometheus-client's files ----------------------------------------------
 
@@ -143,23 +145,37 @@ class Renderer:
                     series[k] = max(old, value) if how == "max" else min(old, value)
         return merged
 
-    def render_files(self, folder: str, families: Iterable[Family]) -> bytes:
-        """The text format of what the workers' files hold, in ``families`` order."""
+    def render_files(
+        self,
+        folder: str,
+        families: Iterable[Family],
+        openmetrics: bool = False,
+        exemplars: Mapping[ExemplarKey, tuple[str, float, float]] | None = None,
+    ) -> bytes:
+        """What the workers' files hold, in ``families`` order; OpenMetrics with the given exemplars
+        (``observability/exemplars.py``) on their histogram buckets when asked."""
         merged = self.read_files(folder)
         out: list[str] = []
         for family in families:
             f: Any = family
             name, kind = f._name, _kind(family)
-            out.extend(self._header(name, f._documentation, kind, False))
+            out.extend(self._header(name, f._documentation, kind, openmetrics))
             series = merged.get(name, {})
             if kind == "histogram":
-                out.extend(self._merged_histogram(name, series))
+                out.extend(self._merged_histogram(name, series, exemplars or {}))
             else:
                 for (sample, labels), value in sorted(series.items()):
-                    out.append(f"{self._line(sample, labels)}{_num(value)}\n")
+                    out.append(f"{self._line(sample, labels)}{num(value)}\n")
+        if openmetrics:
+            out.append("# EOF\n")
         return "".join(out).encode()
 
-    def _merged_histogram(self, name: str, series: dict[tuple[str, Labels], float]) -> list[str]:
+    def _merged_histogram(
+        self,
+        name: str,
+        series: dict[tuple[str, Labels], float],
+        exemplars: Mapping[ExemplarKey, tuple[str, float, float]],
+    ) -> list[str]:
         by_labels: dict[Labels, tuple[list[tuple[float, float]], float]] = {}
         split = self._split
         for (sample, labels), value in series.items():
@@ -177,9 +193,14 @@ class Renderer:
             acc = 0.0
             for le, value in sorted(buckets):
                 acc += value
-                out.append(f"{self._line(name + '_bucket', (*labels, ('le', _num(le))))}{_num(acc)}\n")
-            out.append(f"{self._line(name + '_count', labels)}{_num(acc)}\n")
-            out.append(f"{self._line(name + '_sum', labels)}{_num(total)}\n")
+                bound = num(le)
+                line = f"{self._line(name + '_bucket', (*labels, ('le', bound)))}{num(acc)}"
+                ex = exemplars.get((name, labels, bound)) if exemplars else None
+                if ex is not None:
+                    line += f' # {{trace_id="{_escape(ex[0])}"}} {num(ex[1])} {ex[2]}'
+                out.append(line + "\n")
+            out.append(f"{self._line(name + '_count', labels)}{num(acc)}\n")
+            out.append(f"{self._line(name + '_sum', labels)}{num(total)}\n")
         return out
 
 

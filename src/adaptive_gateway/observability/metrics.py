@@ -8,8 +8,9 @@ in flight, circuit breakers, health scores) is read from the gateway at flush ti
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``server/runner.py`` sets it when it forks several workers) every
 series is an mmap file shared through that folder; :meth:`render` merges the files of all workers, and
 the runner marks a worker dead when it exits (its live gauges disappear, its counters stay). Exemplars
-(trace ids on the latency histograms) are kept in single-process mode only: prometheus-client does not
-store them in the multiprocess files.
+(trace ids on the latency histograms) live on the series in one process; prometheus-client does not store
+them in the multiprocess files, so there each worker keeps its newest per bucket in an
+:class:`~adaptive_gateway.observability.exemplars.ExemplarBook`, shared through the folder.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.samples import Exemplar
 
-from adaptive_gateway.observability.exposition import Renderer
+from adaptive_gateway.observability import exemplars
+from adaptive_gateway.observability.exemplars import ExemplarBook
+from adaptive_gateway.observability.exposition import Renderer, num
 from adaptive_gateway.observability.sample import Sample
 
 P = "adaptive_gateway_"
@@ -155,6 +158,7 @@ class GatewayMetrics:
             self.registry = CollectorRegistry(auto_describe=True)
         self.f = _Families(self.registry)
         self.renderer = Renderer()
+        self.exemplars = ExemplarBook()  # several workers only
         self.f.info.labels(version).set(1)
         self._counts: dict[tuple[Counter, Labels], float] = {}
         self._hists: dict[tuple[Histogram, Labels], _Pending] = {}
@@ -265,7 +269,8 @@ class GatewayMetrics:
                 add(f.cost, (model, provider), cost)
         for (family, labels), n in counts.items():
             family.labels(*labels).inc(n)
-        exemplars = self.multiproc_dir is None
+        shared: dict[exemplars.Key, exemplars.Exemplar] = {}
+        now = time.time()
         for (hfamily, labels), pending in hists.items():
             child: Any = hfamily.labels(*labels)
             # the series' own per-bucket values (prometheus-client stores buckets non-cumulative and sums
@@ -274,9 +279,16 @@ class GatewayMetrics:
                 if n:
                     child._buckets[i].inc(n)
             child._sum.inc(pending.total)
-            if exemplars and pending.exemplar is not None:
-                i, tid, v = pending.exemplar
-                child._buckets[i].set_exemplar(Exemplar({"trace_id": tid}, v, time.time()))
+            if pending.exemplar is None:
+                continue
+            i, tid, v = pending.exemplar
+            if self.multiproc_dir is None:
+                child._buckets[i].set_exemplar(Exemplar({"trace_id": tid}, v, now))
+            else:
+                fam: Any = hfamily
+                names = tuple(sorted(zip(fam._labelnames, labels, strict=True)))
+                shared[(fam._name, names, num(child._upper_bounds[i]))] = (tid, v, now)
+        self.exemplars.update(shared)
 
     def sync_live(self, inflight: int, breakers: Iterable[BreakerView]) -> None:
         """Set the live gauges; count breaker transitions seen since the last call."""
@@ -300,9 +312,11 @@ class GatewayMetrics:
 
     def exposition(self, openmetrics: bool = False) -> tuple[bytes, str]:
         """The exposition text of what was flushed (OpenMetrics when asked: it carries the exemplars)
-        and its content type. Safe to run in a worker thread. Several workers: the text format only."""
+        and its content type. Safe to run in a worker thread."""
         families = [getattr(self.f, spec[0]) for spec in _SPECS]
-        if self.multiproc_dir:
-            return self.renderer.render_files(self.multiproc_dir, families), CONTENT_TYPE_LATEST
-        body = self.renderer.render(families, openmetrics)
-        return body, OPENMETRICS_TYPE if openmetrics else CONTENT_TYPE_LATEST
+        ctype = OPENMETRICS_TYPE if openmetrics else CONTENT_TYPE_LATEST
+        folder = self.multiproc_dir
+        if folder:
+            found = exemplars.merged(folder, self.exemplars.entries) if openmetrics else None
+            return self.renderer.render_files(folder, families, openmetrics, found), ctype
+        return self.renderer.render(families, openmetrics), ctype

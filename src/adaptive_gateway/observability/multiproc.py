@@ -1,7 +1,8 @@
 """The shared folder that lets several worker processes expose one set of metrics (and live stats).
 
 ``server/runner.py`` calls :func:`prepare` before it forks the workers, :func:`worker_exited` when one
-exits (its live gauges and stats snapshot are dropped; its counters stay, so totals never go backwards)
+exits (its live gauges, stats snapshot and exemplars are dropped; its counters stay, so totals never go
+backwards)
 and :func:`cleanup` when it stops. A folder given in ``PROMETHEUS_MULTIPROC_DIR`` is used as is (emptied
 of stale files first); otherwise a private temporary folder is made and removed at the end.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 OWNED_MARK = ".adaptive-gateway-owned"
 STATS_PREFIX = "stats-"
+EXEMPLARS_PREFIX = "exemplars-"  # observability/exemplars.py
 
 
 def prepare() -> Path:
@@ -25,7 +27,12 @@ def prepare() -> Path:
     if given:
         path = Path(given)
         path.mkdir(parents=True, exist_ok=True)
-        for stale in [*path.glob("*.db"), *path.glob(STATS_PREFIX + "*.json")]:
+        stale_files = [
+            *path.glob("*.db"),
+            *path.glob(STATS_PREFIX + "*.json"),
+            *path.glob(EXEMPLARS_PREFIX + "*.json"),
+        ]
+        for stale in stale_files:
             with suppress(OSError):
                 stale.unlink()
     else:
@@ -36,7 +43,7 @@ def prepare() -> Path:
 
 
 def worker_exited(pid: int) -> None:
-    """Forget a dead worker's live gauges and stats snapshot."""
+    """Forget a dead worker's live gauges, stats snapshot and exemplars."""
     path = os.environ.get(ENV)
     if not path:
         return
@@ -44,8 +51,9 @@ def worker_exited(pid: int) -> None:
 
     with suppress(OSError):
         multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
-    with suppress(OSError):
-        (Path(path) / f"{STATS_PREFIX}{pid}.json").unlink()
+    for name in (f"{STATS_PREFIX}{pid}.json", f"{EXEMPLARS_PREFIX}{pid}.json"):
+        with suppress(OSError):
+            (Path(path) / name).unlink()
 
 
 def cleanup(path: Path) -> None:

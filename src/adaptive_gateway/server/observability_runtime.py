@@ -15,7 +15,7 @@ from contextlib import suppress
 
 from adaptive_gateway import __version__
 from adaptive_gateway.config.observability_schema import ObservabilityConfig
-from adaptive_gateway.observability import stats_share
+from adaptive_gateway.observability import exemplars, stats_share
 from adaptive_gateway.observability.clients import ClientNames
 from adaptive_gateway.observability.metrics import MULTIPROC_ENV, BreakerView, GatewayMetrics
 from adaptive_gateway.observability.requestlog import record_of
@@ -139,10 +139,17 @@ class ObservabilityRuntime:
             try:
                 self.sync()
                 if self.share_dir is not None:
-                    snapshot = stats_share.export(self.stats)
-                    await asyncio.to_thread(stats_share.publish, snapshot, self.share_dir)
+                    await self._publish(self.share_dir)
             except Exception:  # never let a metrics bug stop the fold
                 log.exception("observability sync failed")
+
+    async def _publish(self, folder: str) -> None:
+        """Share this worker's live stats and, when they changed, its exemplars with its peers."""
+        snapshot = stats_share.export(self.stats)
+        await asyncio.to_thread(stats_share.publish, snapshot, folder)
+        found = self.metrics.exemplars.snapshot() if self.metrics is not None else None
+        if found is not None:
+            await asyncio.to_thread(exemplars.publish, found, folder)
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())

@@ -26,7 +26,7 @@ from adaptive_gateway.errors import RateLimited
 from adaptive_gateway.pipeline.context import Principal
 from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.state import AdmitPlan, MemoryCounters, WindowOp, make_counters
-from adaptive_gateway.store import migrate
+from adaptive_gateway.store import schema_version
 from adaptive_gateway.store.db import Store
 from adaptive_gateway.store.models import WebhookDelivery, utcnow
 from adaptive_gateway.store.queue import WriteBehind
@@ -87,13 +87,15 @@ class Accounts:
     async def start(self) -> None:
         src = self.gateway.config.source
         self.store = Store(self.store_url)
-        if os.environ.get(NO_MIGRATE_ENV) != "1":
+        if not await schema_version.at_head(self.store):
+            if os.environ.get(NO_MIGRATE_ENV) == "1":
+                raise RuntimeError(
+                    f"the database at {self.store.where} is not at schema {schema_version.head_revision()} "
+                    "and --no-migrate was given; run `adaptive-llm-gateway start` once without it"
+                )
+            from adaptive_gateway.store import migrate  # Alembic: imported only when there is work
+
             await migrate.upgrade(self.store)
-        elif await migrate.current_revision(self.store) != migrate.head_revision():
-            raise RuntimeError(
-                f"the database at {self.store.where} is not at schema {migrate.head_revision()} and "
-                "--no-migrate was given; run `adaptive-llm-gateway start` once without it"
-            )
         self.queue = WriteBehind(self.store, src.store.flush_interval_seconds, src.store.batch_size)
         self.queue.start()
         await self.reload_table()

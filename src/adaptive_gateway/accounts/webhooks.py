@@ -14,9 +14,8 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from adaptive_gateway.accounts.keys import new_id
@@ -35,6 +34,9 @@ EVENTS = (
 )
 SIGNATURE_HEADER = "x-adaptive-signature"
 TIMESTAMP_HEADER = "x-adaptive-timestamp"
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -119,6 +121,8 @@ class Webhooks:
     async def _post(
         self, ep: WebhookConfig, event: str, delivery_id: str, body: bytes, secret: str
     ) -> tuple[int | None, str | None]:
+        import aiohttp  # only a gateway with webhooks configured needs it (~13 MB)
+
         if self._session is None:
             self._session = aiohttp.ClientSession()
         ts = str(int(time.time()))

@@ -117,6 +117,14 @@ def start(
         raise typer.Exit(start_background(path.absolute(), host, port, workers))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ["ADAPTIVE_GATEWAY_CONFIG"] = str(path)
+    if not no_migrate:  # in a child process: the serving processes never import Alembic
+        from adaptive_gateway.store.schema_version import upgrade_in_child
+
+        try:
+            upgrade_in_child(cfg.store.url)
+        except RuntimeError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
     _banner(path, host, port, workers, [*cfg.models, *cfg.aliases])
     with foreground_pidfile(path.absolute(), host, port):
         code = serve(path, host, port, workers, cfg.server.drain_seconds)

@@ -68,19 +68,19 @@ async def _serve_in_process(compiled: CompiledConfig, watch: Path | None, agent:
     from adaptive_gateway.mcp.stdio import run_stdio
     from adaptive_gateway.pipeline.context import Principal
     from adaptive_gateway.server.app import build_app
-    from adaptive_gateway.server.mcp_ext import services_of
+    from adaptive_gateway.server.mcp_ext import runtime_of
 
     app = build_app(compiled, watch)
-    installed = services_of(app)
-    services = installed or McpServices(app.gateway)
+    runtime = runtime_of(app)
     caller = Caller(Principal("master", "master", "stdio"), transport="stdio", default_agent=agent)
     await app.startup()
-    if installed is None:
+    services = await runtime.ensure() if runtime is not None else McpServices(app.gateway)
+    if runtime is None:
         await services.start()
     try:
         await run_stdio(build_server(services, caller))
     finally:
-        if installed is None:
+        if runtime is None:
             await services.stop()
         await app.shutdown()
 

@@ -16,15 +16,16 @@ import time
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from adaptive_gateway.embedded.errors import RuntimeStartError
 from adaptive_gateway.embedded.models import model_name
 from adaptive_gateway.embedded.process import ChildProcess, ChildSpec, free_port
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class RuntimeState(StrEnum):
@@ -192,6 +193,8 @@ class EmbeddedRuntime:
             outcome.exception()  # mark retrieved: nobody may be waiting
 
     async def _supervise(self) -> None:
+        import aiohttp  # only workers that supervise an embedded model need it
+
         failures = 0
         async with aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.policy.health_timeout)
@@ -254,6 +257,8 @@ class EmbeddedRuntime:
         self._fail_outcome(self._last_error)
 
     async def _healthy(self, http: aiohttp.ClientSession) -> bool:
+        import aiohttp
+
         try:
             async with http.get(f"http://{self._host}:{self._port}/health") as resp:
                 return resp.status == 200

@@ -3,16 +3,41 @@ memory, the MCP gateway to upstream MCP servers, and the route reflector. See do
 
 The server extension (``adaptive_gateway.server.mcp_ext``) builds one :class:`McpServices` per app
 and mounts :class:`McpHttpEndpoint`; ``adaptive-llm-gateway mcp`` serves the same tools on stdio.
+
+The names below load on first use (PEP 562): importing one light module of this package (the route
+reflector, the tool context) must not import the MCP SDK, which costs a serving worker ~30 MB.
 """
 
-from adaptive_gateway.mcp.context import Caller, ToolError, ToolOutput, ToolSpec
-from adaptive_gateway.mcp.http import McpHttpEndpoint
-from adaptive_gateway.mcp.hub import McpHub
-from adaptive_gateway.mcp.protocol import build_server
-from adaptive_gateway.mcp.receipts import ReceiptLog, ToolReceipt
-from adaptive_gateway.mcp.reflector import RouteReflector
-from adaptive_gateway.mcp.services import McpServices
-from adaptive_gateway.mcp.upstream import Supervision, UpstreamServer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from adaptive_gateway.mcp.context import Caller, ToolError, ToolOutput, ToolSpec
+    from adaptive_gateway.mcp.http import McpHttpEndpoint
+    from adaptive_gateway.mcp.hub import McpHub
+    from adaptive_gateway.mcp.protocol import build_server
+    from adaptive_gateway.mcp.receipts import ReceiptLog, ToolReceipt
+    from adaptive_gateway.mcp.reflector import RouteReflector
+    from adaptive_gateway.mcp.services import McpServices
+    from adaptive_gateway.mcp.upstream import Supervision, UpstreamServer
+
+_HOME = {
+    "Caller": "context",
+    "ToolError": "context",
+    "ToolOutput": "context",
+    "ToolSpec": "context",
+    "McpHttpEndpoint": "http",
+    "McpHub": "hub",
+    "build_server": "protocol",
+    "ReceiptLog": "receipts",
+    "ToolReceipt": "receipts",
+    "RouteReflector": "reflector",
+    "McpServices": "services",
+    "Supervision": "upstream",
+    "UpstreamServer": "upstream",
+}
 
 __all__ = [
     "Caller",
@@ -29,3 +54,10 @@ __all__ = [
     "UpstreamServer",
     "build_server",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

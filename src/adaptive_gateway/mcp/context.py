@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import mcp.types as types
 import orjson
 
 from adaptive_gateway.mcp.names import agent_name
 from adaptive_gateway.pipeline.context import Principal
+
+if TYPE_CHECKING:  # the MCP SDK and jsonschema load with the MCP services, not with this module
+    import jsonschema
+    import mcp.types as types
+
+SCOPE_KEY = "adaptive_gateway.mcp.caller"  # where the HTTP endpoint puts the Caller in the ASGI scope
 
 
 class ToolError(Exception):
@@ -62,6 +66,8 @@ class ToolOutput:
         return cls(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), data)
 
     def result(self) -> types.CallToolResult:
+        import mcp.types as types
+
         return types.CallToolResult(
             content=[types.TextContent(text=self.text)], structured_content=self.data, is_error=False
         )
@@ -69,6 +75,8 @@ class ToolOutput:
 
 def error_result(message: str, data: dict[str, Any] | None = None) -> types.CallToolResult:
     """An ``isError`` tool result carrying the message and ``{"error": data}``."""
+    import mcp.types as types
+
     return types.CallToolResult(
         content=[types.TextContent(text=message)],
         structured_content={"error": {"message": message, **(data or {})}},
@@ -113,6 +121,8 @@ class ToolSpec:
     validator: jsonschema.protocols.Validator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        import jsonschema
+
         validator_cls = jsonschema.validators.validator_for(self.schema)
         object.__setattr__(self, "validator", validator_cls(self.schema))
 
@@ -124,6 +134,8 @@ class ToolSpec:
             raise ToolError(f"invalid arguments for {self.name}: " + "; ".join(lines))
 
     def to_mcp(self) -> types.Tool:
+        import mcp.types as types
+
         return types.Tool(
             name=self.name,
             title=self.title,

@@ -6,27 +6,30 @@ on failed keys) before the SDK's session manager sees it. The caller rides along
 and a session is bound to the key that opened it (the SDK answers 404 to another key). A missing or
 wrong key gets a 401 with a JSON-RPC error body and a ``WWW-Authenticate: Bearer`` header that says
 plainly a gateway key is needed (the MCP Inspector would otherwise go looking for OAuth).
+
+The SDK server is built on the first authenticated request (or by ``start()`` when the gateway must
+connect upstream MCP servers at once): the MCP SDK costs a worker ~30 MB, and most workers only proxy
+model traffic. A request without a valid key never causes the build.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from mcp.server import Server
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from adaptive_gateway.errors import AuthenticationFailed, GatewayError
-from adaptive_gateway.mcp.context import Caller
+from adaptive_gateway.mcp.context import SCOPE_KEY, Caller
 from adaptive_gateway.mcp.names import agent_name
-from adaptive_gateway.mcp.protocol import SCOPE_KEY
 from adaptive_gateway.pipeline.auth import presented_key
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import Gateway
+
+if TYPE_CHECKING:
+    from mcp.server import Server
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -69,40 +72,54 @@ def unauthorized_response(
 
 
 class McpHttpEndpoint:
-    """The ASGI app mounted at ``/mcp``; ``start()`` / ``stop()`` run the SDK's session manager."""
+    """The ASGI app mounted at ``/mcp``; the SDK's session manager runs from the first authenticated
+    request (or ``start()``) until ``stop()``. ``build`` makes the SDK server."""
 
     def __init__(
-        self, gateway: Gateway, server: Server[Any], *, session_idle_timeout: float = 1800.0
+        self,
+        gateway: Gateway,
+        build: Callable[[], Awaitable[Server[Any]]],
+        *,
+        session_idle_timeout: float = 1800.0,
     ) -> None:
         self.gateway = gateway
-        self.server = server
+        self.build = build
         self.session_idle_timeout = session_idle_timeout
         self.manager: StreamableHTTPSessionManager | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._starting = asyncio.Lock()
+        self._stopped = False
 
     async def start(self) -> None:
-        """Run the session manager in its own task (its task group lives there until ``stop()``)."""
-        manager = StreamableHTTPSessionManager(
-            app=self.server, session_idle_timeout=self.session_idle_timeout
-        )
-        started = asyncio.Event()
-        self._stop = asyncio.Event()
+        """Build the server and run the session manager in its own task (its task group lives there
+        until ``stop()``); a no-op when it runs already."""
+        async with self._starting:
+            if self.manager is not None or self._stopped:
+                return
+            from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-        async def run() -> None:
-            async with manager.run():
-                started.set()
-                await self._stop.wait()
+            manager = StreamableHTTPSessionManager(
+                app=await self.build(), session_idle_timeout=self.session_idle_timeout
+            )
+            started = asyncio.Event()
+            self._stop = asyncio.Event()
 
-        self._task = asyncio.get_running_loop().create_task(run(), name="mcp-session-manager")
-        waiter = asyncio.ensure_future(started.wait())
-        await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if self._task.done():
-            self._task.result()  # raises what made it fail
-        self.manager = manager
+            async def run() -> None:
+                async with manager.run():
+                    started.set()
+                    await self._stop.wait()
+
+            self._task = asyncio.get_running_loop().create_task(run(), name="mcp-session-manager")
+            waiter = asyncio.ensure_future(started.wait())
+            await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if self._task.done():
+                self._task.result()  # raises what made it fail
+            self.manager = manager
 
     async def stop(self) -> None:
+        self._stopped = True
         self.manager = None
         self._stop.set()
         if self._task is not None:
@@ -111,10 +128,6 @@ class McpHttpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return
-        manager = self.manager
-        if manager is None:
-            await _respond(send, 503, b'{"error": {"message": "the MCP endpoint is starting or stopping"}}')
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
@@ -125,6 +138,15 @@ class McpHttpEndpoint:
         except GatewayError as err:
             await _refuse(send, err, presented=presented_key(headers) is not None)
             return
+        if self.manager is None and not self._stopped:
+            await self.start()
+        manager = self.manager
+        if manager is None:
+            await _respond(send, 503, b'{"error": {"message": "the MCP endpoint is stopping"}}')
+            return
+        from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+        from mcp.server.auth.provider import AccessToken
+
         principal = ctx.principal
         assert principal is not None
         scope[SCOPE_KEY] = Caller(

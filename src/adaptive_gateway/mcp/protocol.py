@@ -11,10 +11,9 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from adaptive_gateway import __version__
-from adaptive_gateway.mcp.context import Caller
+from adaptive_gateway.mcp.context import SCOPE_KEY, Caller
 from adaptive_gateway.mcp.services import McpServices
 
-SCOPE_KEY = "adaptive_gateway.mcp.caller"
 SERVER_NAME = "adaptive-llm-gateway"
 
 INSTRUCTIONS = """\

@@ -46,12 +46,18 @@ class McpServices:
         memory_root: Path | None = None,
         reflect_interval: float = 600.0,
         supervision: Supervision | None = None,
+        reflector: RouteReflector | None = None,
     ) -> None:
+        """``reflector``: one already observing requests (the server extension starts it before the
+        services are built); its memory service and guard are shared."""
         self.gateway = gateway
-        self.guard = ContentGuard()
+        if reflector is None:
+            self.guard = ContentGuard()
+            self.memory = MemoryService(self.guard, memory_root)
+            self.reflector = RouteReflector(self.memory, interval=reflect_interval)
+        else:
+            self.reflector, self.memory, self.guard = reflector, reflector.memory, reflector.memory.guard
         self.receipts = ReceiptLog(gateway.log.write, ledger=LedgerSink.open(gateway_home() / RECEIPTS_DIR))
-        self.memory = MemoryService(self.guard, memory_root)
-        self.reflector = RouteReflector(self.memory, interval=reflect_interval)
         self.hub = McpHub(self.guard, self.receipts, supervision)
         self.resources = MemoryResources(self.memory)
         specs: list[ToolSpec] = [

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from adaptive_gateway.config import Deployment
 from adaptive_gateway.errors import InvalidRequest, UnsupportedContent
@@ -35,6 +33,9 @@ _MAGIC = (
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class CapabilityMismatch(UnsupportedContent):
@@ -59,6 +60,8 @@ class MediaFetcher:
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
+        import aiohttp  # imported on the first image fetch: most workers never need it
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(headers={"user-agent": "adaptive-llm-gateway"})
         return self._session
@@ -66,6 +69,8 @@ class MediaFetcher:
     async def fetch(self, url: str, where: str) -> tuple[str, str]:
         """``(media type, base64 data)`` of the image at ``url``; :class:`InvalidRequest` naming ``where``
         when it is unreachable, slow, too large or not an image."""
+        import aiohttp
+
         try:
             async with asyncio.timeout(self.timeout):
                 data, declared = await self._download(url, where)

@@ -13,7 +13,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jsonschema
 import orjson
 
 from adaptive_gateway.errors import InvalidRequest, UpstreamError
@@ -114,6 +113,8 @@ def extract_json(text: str) -> Any:
 
 def check_schema(schema: dict[str, Any]) -> None:
     """400 when the client's schema itself is not a valid JSON Schema."""
+    import jsonschema  # imported on the first structured-output request: most workers never need it
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -127,6 +128,8 @@ def validation_error(value: Any, schema: dict[str, Any] | None) -> str | None:
     """None when ``value`` matches ``schema``; otherwise the most relevant error, with its JSON path."""
     if schema is None:
         return None if isinstance(value, dict) else f"expected a JSON object, got {type(value).__name__}"
+    import jsonschema
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:

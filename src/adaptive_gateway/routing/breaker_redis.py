@@ -147,7 +147,7 @@ class RedisBreakers:
                 await asyncio.sleep(self.poll_seconds)
             finally:
                 with suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def _poll(self) -> None:
         while True:

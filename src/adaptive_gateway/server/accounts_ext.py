@@ -17,6 +17,8 @@ from adaptive_gateway.accounts.settle import Finisher
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.errors import AuthenticationFailed
 from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.server.http import Http
+from adaptive_gateway.server.lazy import ASGIApp, LazyApp
 
 if TYPE_CHECKING:
     from adaptive_gateway.server.app import GatewayApp
@@ -41,9 +43,26 @@ def install(app: GatewayApp) -> None:
     app.on_startup.append(accounts.start)
     app.on_shutdown.append(accounts.stop)
 
-    from adaptive_gateway.server.admin import install_admin
+    _install_admin(app, accounts)
 
-    install_admin(app, accounts)
+
+def _install_admin(app: GatewayApp, accounts: Accounts) -> None:
+    """Mount the admin API at ``/api`` and serve its ``/openapi.json`` and ``/docs``; FastAPI is
+    imported on the first admin request (see server/lazy.py)."""
+
+    async def build() -> ASGIApp:
+        from adaptive_gateway.server.admin import build_admin_api
+
+        return build_admin_api(accounts)
+
+    api = LazyApp(build)
+
+    async def serve(http: Http) -> None:
+        await api(http.scope, http.receive, http.send)
+
+    app.mount("/api", api)
+    app.routes[("GET", "/openapi.json")] = serve
+    app.routes[("GET", "/docs")] = serve
 
 
 def _guard_failed_auth(app: GatewayApp, accounts: Accounts) -> None:

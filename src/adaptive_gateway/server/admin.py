@@ -22,8 +22,7 @@ from adaptive_gateway.errors import AuthenticationFailed, GatewayError, Permissi
 from adaptive_gateway.pipeline.auth import presented_key
 
 if TYPE_CHECKING:
-    from adaptive_gateway.server.app import GatewayApp
-    from adaptive_gateway.server.http import Http
+    pass
 
 DESCRIPTION = """Keys, tenants, users, budgets, usage, spend, audit log and webhook deliveries.
 
@@ -111,15 +110,3 @@ def build_admin_api(accounts: Accounts) -> FastAPI:
     for module in (admin_keys, admin_org, admin_reports):
         api.include_router(module.router, prefix="/api")
     return api
-
-
-def install_admin(app: GatewayApp, accounts: Accounts) -> None:
-    """Mount the admin API at ``/api`` and serve its ``/openapi.json`` and ``/docs``."""
-    api = build_admin_api(accounts)
-
-    async def serve(http: Http) -> None:
-        await api(http.scope, http.receive, http.send)
-
-    app.mount("/api", api)
-    app.routes[("GET", "/openapi.json")] = serve
-    app.routes[("GET", "/docs")] = serve

@@ -1,8 +1,8 @@
-"""The ``observability:`` section of the config: metrics, traces, request-log content, the live stats that
-feed the dashboard, the public status page (docs/observability.md).
+"""The ``observability:`` section of the config: metrics, traces, request-log content, prompt and answer
+recording, the live stats that feed the dashboard, the public status page (docs/observability.md).
 
 Every field has a default, so a config without the section gets metrics at ``/metrics``, the dashboard
-at ``/ui`` and ``/status``, and no traces (tracing is opt-in).
+at ``/ui`` and ``/status``, and no traces and no recordings (both are opt-in).
 """
 
 from __future__ import annotations
@@ -48,6 +48,25 @@ class LogsConfig(_Strict):
     record_max_chars: int = Field(2000, ge=1, le=1_000_000)
 
 
+class RecordingConfig(_Strict):
+    """Prompts and answers kept in the gateway's store (``GET /api/recordings``); off unless ``enabled``.
+
+    Only requests at or below ``max_level`` (``secret`` is never recorded), as sent upstream: after
+    redaction, and with a request's placeholders kept in its answer.
+    """
+
+    enabled: bool = False
+    max_level: Literal["public", "internal", "confidential"] = "public"
+    # all: every key unless its metadata says "record": false; opted_in: only keys saying "record": true
+    keys: Literal["all", "opted_in"] = "all"
+    max_chars: int = Field(100_000, ge=1, le=10_000_000, description="per message and per answer")
+    retention_days: int = Field(30, ge=1, le=3650)
+    max_rows: int | None = Field(
+        1_000_000, ge=1, description="the oldest beyond this are pruned; null: no bound"
+    )
+    prune_interval_seconds: float = Field(3600.0, ge=1, le=86400)
+
+
 class StatsConfig(_Strict):
     recent_requests: int = Field(1000, ge=10, le=100_000, description="the /api/traces ring buffer")
     max_clients: int = Field(50, ge=1, le=1000, description="distinct clients tracked (others: 'other')")
@@ -57,6 +76,7 @@ class ObservabilityConfig(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     tracing: TracingConfig = TracingConfig()
     logs: LogsConfig = LogsConfig()
+    recording: RecordingConfig = RecordingConfig()
     stats: StatsConfig = StatsConfig()
     status_page: bool = Field(True, description="the public /status page (no secrets)")
     dashboard: bool = Field(True, description="the web UI at /ui")

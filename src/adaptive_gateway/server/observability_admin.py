@@ -81,6 +81,7 @@ def settings_view(gw: Gateway, rt: ObservabilityRuntime) -> dict[str, Any]:
             "tracing": obs.tracing.enabled,
             "tracing_exporter": obs.tracing.exporter if obs.tracing.enabled else None,
             "record_content": obs.logs.record_content,
+            "recording": obs.recording.enabled,
             "multiprocess_metrics": bool(rt.metrics and rt.metrics.multiproc_dir),
         },
         "home": str(gateway_home()),

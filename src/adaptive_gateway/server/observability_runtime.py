@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
+from typing import Any
 
 from adaptive_gateway import __version__
 from adaptive_gateway.config.observability_schema import ObservabilityConfig
@@ -24,6 +25,7 @@ from adaptive_gateway.observability.tracing import Tracing
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.server.observability_hooks import Hooks
+from adaptive_gateway.server.observability_recorder import Recorder
 from adaptive_gateway.server.observability_sample import (
     RESPONSE_NOTE,
     SPAN_NOTE,
@@ -47,7 +49,11 @@ def _tracing(cfg: ObservabilityConfig) -> Tracing | None:
 
 
 class ObservabilityRuntime:
-    def __init__(self, gw: Gateway, cfg: ObservabilityConfig) -> None:
+    """``accounts``: finds the accounts runtime (its store and key table) at start, for recordings."""
+
+    def __init__(
+        self, gw: Gateway, cfg: ObservabilityConfig, accounts: Callable[[], Any] = lambda: None
+    ) -> None:
         self.gw = gw
         self.cfg = cfg
         m = cfg.metrics
@@ -56,6 +62,10 @@ class ObservabilityRuntime:
         self.clients = ClientNames(cfg.stats.max_clients)
         self.tracing = _tracing(cfg)
         self.hooks = Hooks(self.tracing)
+        self.accounts = accounts
+        self.recorder = (
+            Recorder(lambda: gw.config.source.observability.recording) if cfg.recording.enabled else None
+        )
         # several workers: live stats are shared through the metrics folder (observability/stats_share.py)
         self.share_dir = os.environ.get(MULTIPROC_ENV) or None
         self._task: asyncio.Task[None] | None = None
@@ -76,6 +86,8 @@ class ObservabilityRuntime:
         if gw.log.enabled:
             attempts = len(ctx.attempts) + (1 if ctx.deployment is not None else 0)
             gw.log.write(record_of(s, attempts, recorded_content(ctx, s.trust_level)))
+        if self.recorder is not None:
+            self.recorder.offer(ctx, s)
 
     def _end_span(self, ctx: RequestContext, span: object, level: str | None) -> None:
         from opentelemetry.sdk.trace import Span
@@ -153,6 +165,13 @@ class ObservabilityRuntime:
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
+        if self.recorder is not None:
+            acc = self.accounts()
+            store = getattr(acc, "store", None)
+            if store is None:
+                log.warning("observability.recording is on but there is no store: nothing is recorded")
+            else:
+                await self.recorder.start(store, lambda: int(acc.table.version))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -161,5 +180,7 @@ class ObservabilityRuntime:
                 await self._task
             self._task = None
         self.sync()
+        if self.recorder is not None:
+            await self.recorder.stop()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)

@@ -85,6 +85,25 @@ def rss_mb(root: int) -> tuple[float, int]:
     return rss / 1024, n
 
 
+def memory_mb(root: int) -> dict[str, float]:
+    """RSS and PSS of the process tree. Workers fork from a supervisor that preloaded the serving code,
+    so their RSS counts shared pages once per process; PSS (each shared page split among its sharers)
+    sums to the memory really used."""
+    rss, pss, n, worker_max = 0, 0, 0, 0
+    for p in tree(root):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                fields = {k: int(v.split()[0]) for k, v in (ln.split(":", 1) for ln in f if ":" in ln)}
+        except (OSError, ValueError):
+            continue
+        rss += fields.get("Rss", 0)
+        pss += fields.get("Pss", 0)
+        n += 1
+        if p != root:
+            worker_max = max(worker_max, fields.get("Rss", 0))
+    return {"rss": rss / 1024, "pss": pss / 1024, "procs": n, "worker_rss_max": worker_max / 1024}
+
+
 def settle(pids: list[int], limit: float = 20) -> None:
     """Wait until the measured processes are idle (a finished wrk run may leave work in flight)."""
     t0 = time.time()
@@ -338,10 +357,14 @@ def main() -> None:
     )
     rows: list[dict[str, object]] = []
     try:
-        idle_rss, procs = rss_mb(gw)
+        idle = memory_mb(gw)
+        idle_rss, procs = idle["rss"], int(idle["procs"])
+        workers = max(procs - 1, 1)
         print(
-            f"gateway: {WORKERS} worker(s), {procs} processes, idle RSS {idle_rss:.0f} MB "
-            f"({idle_rss / max(procs - 1, 1):.0f} MB per worker incl. supervisor share)",
+            f"gateway: {WORKERS} worker(s), {procs} processes, idle: largest worker RSS "
+            f"{idle['worker_rss_max']:.0f} MB; PSS {idle['pss']:.0f} MB in all = "
+            f"{idle['pss'] / workers:.0f} MB per worker incl. the supervisor's share "
+            f"(RSS summed over processes, shared pages counted in each: {idle_rss:.0f} MB)",
             flush=True,
         )
         for mode in MODES:
@@ -373,6 +396,8 @@ def main() -> None:
         "workers": WORKERS,
         "dur_s": DUR,
         "idle_rss_mb": round(idle_rss, 1),
+        "idle_pss_mb": round(idle["pss"], 1),
+        "idle_worker_rss_mb": round(idle["worker_rss_max"], 1),
         "peak_rss_mb_after_load": round(peak_rss, 1),
         "rows": rows,
         "slow_streams": slow,
@@ -403,7 +428,9 @@ def print_table(summary: dict[str, object]) -> None:
             f"| {r['p99_ms']:.2f} | {added} | {r['cpu_us']:.0f} | {r['errors']} |"
         )
     print(
-        f"\nidle RSS {summary['idle_rss_mb']} MB ({summary['workers']} workers + supervisor); "
+        f"\nidle: largest worker RSS {summary['idle_worker_rss_mb']} MB, "
+        f"PSS {summary['idle_pss_mb']} MB in all "
+        f"({summary['workers']} workers + supervisor; RSS summed {summary['idle_rss_mb']} MB); "
         f"slow streams: {summary['slow_streams']}"
     )
 

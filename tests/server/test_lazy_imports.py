@@ -78,7 +78,7 @@ def test_proxy_worker_stays_lean_and_loads_admin_and_mcp_on_first_use(tmp_path: 
     config.write_text(openai_config("http://127.0.0.1:9"))
     env = {"ADAPTIVE_GATEWAY_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     # migrate first, as `adaptive-llm-gateway start` does, so the serving process has no schema work
-    pre = "from adaptive_gateway.store.schema_version import upgrade_in_child; upgrade_in_child(None)"
+    pre = "from adaptive_gateway.store.premigrate import upgrade_in_child; upgrade_in_child(None)"
     subprocess.run([sys.executable, "-c", pre], env=env, check=True, timeout=60)
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(config), MASTER_KEY],

@@ -30,10 +30,11 @@ def test_upgrade_in_child_migrates_without_importing_alembic_here(tmp_path: Path
     url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
     code = (
         "import sys, asyncio\n"
+        "from adaptive_gateway.store.premigrate import upgrade_in_child\n"
+        f"upgrade_in_child({url!r})\n"
+        "assert 'alembic' not in sys.modules and 'sqlalchemy' not in sys.modules, 'imported by the parent'\n"
         "from adaptive_gateway.store import schema_version\n"
         "from adaptive_gateway.store.db import Store\n"
-        f"schema_version.upgrade_in_child({url!r})\n"
-        "assert 'alembic' not in sys.modules, 'alembic was imported by the parent'\n"
         f"async def check():\n    s = Store({url!r})\n    ok = await schema_version.at_head(s)\n"
         "    await s.close()\n    return ok\n"
         "print(asyncio.run(check()))\n"
@@ -47,8 +48,8 @@ def test_upgrade_in_child_reports_failure(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a directory")
     url = f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'g.db'}"
     code = (
-        "from adaptive_gateway.store import schema_version\n"
-        f"try:\n    schema_version.upgrade_in_child({url!r})\nexcept RuntimeError as e:\n    print('failed:', e)\n"
+        "from adaptive_gateway.store.premigrate import upgrade_in_child\n"
+        f"try:\n    upgrade_in_child({url!r})\nexcept RuntimeError as e:\n    print('failed:', e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "failed: the database migration failed" in out.stdout, (out.stdout, out.stderr)

@@ -118,7 +118,7 @@ def start(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ["ADAPTIVE_GATEWAY_CONFIG"] = str(path)
     if not no_migrate:  # in a child process: the serving processes never import Alembic
-        from adaptive_gateway.store.schema_version import upgrade_in_child
+        from adaptive_gateway.store.premigrate import upgrade_in_child
 
         try:
             upgrade_in_child(cfg.store.url)

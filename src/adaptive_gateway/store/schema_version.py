@@ -3,7 +3,8 @@ Alembic (about 12 MB and 50 modules a worker would otherwise carry for its whole
 
 A gateway checks this at every start; only when the database is behind does it import
 :mod:`adaptive_gateway.store.migrate` and run Alembic. ``adaptive-llm-gateway start`` runs that
-migration in a short-lived child process before it serves, so serving processes stay lean.
+migration in a short-lived child process before it serves (:mod:`adaptive_gateway.store.premigrate`),
+so serving processes stay lean.
 """
 
 from __future__ import annotations
@@ -57,30 +58,8 @@ async def at_head(store: Store) -> bool:
     return await current_revision(store) == head_revision()
 
 
-def upgrade_in_child(url: str | None) -> None:
-    """Bring the database at ``url`` to head in a forked child, so the calling process (about to
-    serve) never imports Alembic. Raises RuntimeError when the migration fails."""
-    import asyncio
-    import os
-    import sys
-
-    pid = os.fork()
-    if pid == 0:  # the child: migrate if behind, report by exit status
-        code = 1
-        try:
-            asyncio.run(_upgrade(url))
-            code = 0
-        except BaseException as exc:
-            print(f"database migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("the database migration failed (see the message above)")
-
-
-async def _upgrade(url: str | None) -> None:
+async def upgrade(url: str | None) -> None:
+    """Migrate the database at ``url`` to head if it is behind (Alembic imported only then)."""
     store = Store(url)
     try:
         if not await at_head(store):

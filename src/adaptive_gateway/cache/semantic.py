@@ -8,8 +8,10 @@ matrix of 384 float32 is one 30 MB matrix-vector product (~1 ms), and a bucket i
 Why not sqlite-vec: the interpreter's ``sqlite3`` module is commonly built without extension loading
 (it is here), which sqlite-vec needs; brute force is exact and fast enough at this size.
 
-The vectors live in process only (per replica); the entries they point to may be in either tier. A
-vector whose entry has gone (expired, evicted, purged) is dropped when a search finds it.
+Searches only ever read this in-memory matrix; ``semantic_sync.py`` keeps it in step with the disk
+(rows persisted under the gateway home, loaded at start) and with the other replicas (a Redis stream).
+The entries the vectors point to may be in either tier or on disk. A vector whose entry has gone
+(expired, evicted, purged) is dropped when a search finds it.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from adaptive_gateway.cache.entry import Entry, Selector, canonical, encode_response, storable
@@ -70,8 +71,11 @@ class Stats:
 
 
 class ResponseCache:
-    def __init__(self, config: CompiledConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: CompiledConfig, clock: Callable[[], float] = time.time, home: Path | None = None
+    ) -> None:
         self.clock = clock
+        self.home = home  # the gateway home: the semantic index is persisted under it
         self._policy = CachePolicy(config.source.cache)
         self.local = LocalCache(config.source.cache.max_entries)
         self.shared: SharedTier | None = None
@@ -79,6 +83,7 @@ class ResponseCache:
         if cfg.redis and state.redis_url:
             self.shared = SharedTier(state.redis_url, state.redis_prefix)
         self.semantic: Any = None  # SemanticIndex, made on first use (numpy is optional)
+        self.sync: Any = None  # SemanticSync: the index on disk and in Redis (cache/semantic_sync.py)
         self.embedder: EmbedderSource | None = None
         self.semantic_error: str | None = None
         self.stats = Stats()
@@ -160,10 +165,22 @@ class ResponseCache:
         if key is None or score is None:
             return None, None
         entry = await self._get(plan.model, plan.scope, key, plan.decision, now)
+        if entry is None and self.sync is not None:
+            entry = await self._persisted(plan, key, now)
         if entry is None:
             self._index().remove(plan.bucket, key)  # its answer expired or was purged
             return None, None
         return entry, score
+
+    async def _persisted(self, plan: CachePlan, key: str, now: float) -> Entry | None:
+        """The answer of a semantic match that is in neither tier (a restart, an eviction): the copy
+        kept on disk with its vector, put back in process."""
+        entry = await self.sync.answer(key)
+        if entry is None or entry.scope != plan.scope or entry.model != plan.model:
+            return None
+        self.local.put(entry)
+        max_age = plan.decision.max_age
+        return None if max_age is not None and entry.age(now) > max_age else entry
 
     def _hit(
         self,
@@ -230,9 +247,9 @@ class ResponseCache:
         if self.shared is not None and d.shared:
             self._spawn(self.shared.put(entry, d.ttl))
         if d.semantic:
-            self._spawn(self._index_answer(plan, ctx))
+            self._spawn(self._index_answer(plan, ctx, entry))
 
-    async def _index_answer(self, plan: CachePlan, ctx: RequestContext) -> None:
+    async def _index_answer(self, plan: CachePlan, ctx: RequestContext, entry: Entry) -> None:
         if plan.vector is None:
             plan.text = plan.text or (semantic_text(ctx.request) if ctx.request is not None else None)
             embedder = await self._embedder() if plan.text else None
@@ -242,15 +259,31 @@ class ResponseCache:
             plan.bucket = context_key(plan.model, plan.scope, ctx.request)
         if plan.bucket is not None:
             self._index().add(plan.bucket, plan.key, plan.vector, plan.model, plan.scope)
+            if self.sync is not None:
+                await self.sync.kept(plan.bucket, plan.vector, entry, plan.decision.shared)
 
     # ---- semantic plumbing ------------------------------------------------------------------------------
 
-    def _index(self) -> Any:
+    def _index(self, launch: bool = True) -> Any:
         if self.semantic is None:
             from adaptive_gateway.cache.semantic import SemanticIndex
+            from adaptive_gateway.cache.semantic_sync import open_sync
 
-            self.semantic = SemanticIndex(self._policy.cfg.semantic.max_entries)
+            cfg = self._policy.cfg
+            self.semantic = SemanticIndex(cfg.semantic.max_entries)
+            self.sync = open_sync(self.semantic, cfg, self.home, self.shared, lambda: self.clock())
+            if self.sync is not None and launch:
+                self.sync.launch()
         return self.semantic
+
+    async def start(self) -> None:
+        """Load the persisted semantic index (and the other replicas' vectors) when semantic caching is
+        on anywhere; an index made later (a reload turned it on) loads in the background."""
+        p = self._policy
+        if p.cfg.semantic.enabled or p.semantic_models or p.semantic_principals:
+            self._index(launch=False)
+            if self.sync is not None:
+                await self.sync.start()
 
     async def _embedder(self) -> Embedder | None:
         if self.embedder is None or self.semantic_error is not None:
@@ -268,6 +301,8 @@ class ResponseCache:
         """Drop matching entries from every tier (other replicas follow within purge_poll_seconds)."""
         out = {"local": self.local.purge(sel.matches)}
         out["semantic"] = self.semantic.purge(sel) if self.semantic is not None else 0
+        if self.sync is not None:
+            await self.sync.purge(sel)
         if self.shared is not None:
             out["shared"] = await self.shared.purge(sel)
         return out
@@ -295,6 +330,8 @@ class ResponseCache:
 
     async def close(self) -> None:
         await self.drain()
+        if self.sync is not None:
+            await self.sync.close()
         if self.shared is not None:
             await self.shared.close()
 

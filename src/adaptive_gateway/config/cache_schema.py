@@ -21,11 +21,18 @@ class _Strict(BaseModel):
 
 class SemanticCacheConfig(_Strict):
     """Answers for paraphrases: the last user message is embedded with the built-in MiniLM model and
-    compared with earlier ones of the same model, tenant and conversation context."""
+    compared with earlier ones of the same model, tenant and conversation context. The vectors are
+    kept on disk under the gateway home and, with the Redis tier on, shared by every replica."""
 
     enabled: bool = Field(False, description="for every model; else only the models / keys / tenants listed")
     threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity for a hit")
     max_entries: int = Field(20_000, ge=1, description="vectors kept in memory across all models")
+    persist: bool = Field(
+        True, description="keep vectors and their answers in <home>/cache/semantic.db across restarts"
+    )
+    sync_seconds: float = Field(
+        0.5, gt=0, le=60, description="how often a replica pulls the others' vectors from Redis"
+    )
     models: list[str] = []
     keys: list[str] = Field([], description="virtual key ids")
     tenants: list[str] = Field([], description="tenant ids")

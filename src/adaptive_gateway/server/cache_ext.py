@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from adaptive_gateway.cache.replay import StreamAssembler
 from adaptive_gateway.cache.service import CAPTURE_NOTE, PLAN_NOTE, RESPONSE_NOTE, CachePlan, ResponseCache
+from adaptive_gateway.config import gateway_home
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
 from adaptive_gateway.pipeline.gateway import Answered, Gateway
@@ -83,7 +84,7 @@ def _wrap_open_stream(gw: Gateway) -> None:
 
 def install(app: GatewayApp) -> None:
     gw = app.gateway
-    cache = ResponseCache(gw.config)
+    cache = ResponseCache(gw.config, home=gateway_home())
     runtimes: Any = app.extras.get("embedded")
     if runtimes is not None:
         cache.embedder = runtimes.embedder  # the MiniLM model loads once, shared with /v1/embeddings
@@ -96,6 +97,7 @@ def install(app: GatewayApp) -> None:
     follower: list[asyncio.Task[None]] = []
 
     async def startup() -> None:
+        await cache.start()  # the persisted semantic index
         if cache.shared is not None:
             follower.append(asyncio.get_running_loop().create_task(cache.follow_purges()))
 

@@ -1,0 +1,71 @@
+"""The scan memo: a text seen before is not scanned again, and the findings are the same either way."""
+
+from __future__ import annotations
+
+from adaptive_gateway.trust.content import memo_for, request_texts, scan_texts
+from adaptive_gateway.trust.detectors import DetectorSet
+from adaptive_gateway.types import ContentPart, Message
+
+SECRET = "AKIAIOSFODNN7EXAMPLE"
+EMAIL = "jane.doe@example.com"
+
+
+class Counting(DetectorSet):
+    __slots__ = ("texts",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def scan(self, text: str):  # type: ignore[no-untyped-def]
+        self.texts.append(text)
+        return super().scan(text)
+
+
+def _messages(*texts: str) -> list[Message]:
+    return [Message(role="user", content=[ContentPart(type="text", text=t)]) for t in texts]
+
+
+def test_repeated_texts_are_not_rescanned_and_findings_match() -> None:
+    det = Counting()
+    first = _messages("system prompt, nothing here", f"my key is {SECRET}")
+    texts, refs = request_texts(first)
+    one = scan_texts(det, texts, refs)
+    assert len(det.texts) == 1  # one joint pass
+    # the next turn of the conversation: both earlier texts come from the memo, only the new one is scanned
+    second = [*first, *_messages(f"write to {EMAIL}")]
+    texts2, refs2 = request_texts(second)
+    two = scan_texts(det, texts2, refs2)
+    assert det.texts[1:] == [f"write to {EMAIL}"]
+    assert two.per_text[1] == one.per_text[1]  # the secret, in its own text's coordinates
+    assert texts2[1][two.per_text[1][0].start : two.per_text[1][0].end] == SECRET
+    assert texts2[2][two.per_text[2][0].start : two.per_text[2][0].end] == EMAIL
+    assert [f.type for f in two.findings] == [f.type for f in one.findings] + [two.per_text[2][0].type]
+    # and the same as a fresh detector set that scans everything
+    fresh = scan_texts(DetectorSet(), texts2, refs2)
+    assert fresh.findings == two.findings and fresh.per_text == two.per_text
+
+
+def test_identical_request_is_not_scanned_at_all() -> None:
+    det = Counting()
+    texts, refs = request_texts(_messages("a", f"b {SECRET}", "c"))
+    a = scan_texts(det, texts, refs)
+    n = len(det.texts)
+    b = scan_texts(det, list(texts), refs)
+    assert len(det.texts) == n and a.findings == b.findings and a.counts == b.counts
+
+
+def test_each_detector_set_has_its_own_memo() -> None:
+    one, two = DetectorSet(), DetectorSet()
+    assert memo_for(one) is memo_for(one)
+    assert memo_for(one) is not memo_for(two)
+
+
+def test_memo_is_bounded() -> None:
+    det = DetectorSet()
+    memo = memo_for(det)
+    memo.limit = 10
+    for i in range(50):
+        texts, refs = request_texts(_messages(f"text number {i}"))
+        scan_texts(det, texts, refs)
+    assert len(memo._found) <= 10

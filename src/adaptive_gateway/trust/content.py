@@ -143,15 +143,15 @@ def scan_texts(detectors: DetectorSet, texts: list[str], refs: list[TextRef]) ->
     known = [memo.get(d) for d in digests]
     new = [i for i, found in enumerate(known) if found is None]
     if new:
-        for i, found in zip(new, _scan_joined(detectors, [texts[i] for i in new]), strict=True):
-            known[i] = tuple(found)
-            memo.put(digests[i], known[i])  # type: ignore[arg-type]
+        for i, scanned in zip(new, _scan_joined(detectors, [texts[i] for i in new]), strict=True):
+            known[i] = kept = tuple(scanned)
+            memo.put(digests[i], kept)
     per_text: dict[int, list[Finding]] = {}
     local: list[Finding] = []
-    for i, found in enumerate(known):
-        if found:
-            per_text[i] = list(found)
-            local.extend(found)
+    for i, hits in enumerate(known):
+        if hits:
+            per_text[i] = list(hits)
+            local.extend(hits)
     return Scan(texts, refs, local, per_text)
 
 

@@ -1,12 +1,14 @@
 """Microbenchmark: microseconds per DetectorSet.scan of a typical 4 KB prompt.
 
 Run: ``.venv/bin/python bench/trust_bench.py``. Prints min, median and p95 over 3000 runs for a
-clean prompt (the common, no-finding path: prose, Python code, a config dict and a traceback) and
-for the same prompt with a few findings mixed in. docs/trust.md records the numbers.
+clean prompt (the common, no-finding path: prose, Python code, a config dict and a traceback), for
+the same prompt with a few findings mixed in, and for 4 KB of comma-separated numbers (the worst
+case: every digit run is a candidate for the number rules). docs/trust.md records the numbers.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 
@@ -51,6 +53,19 @@ _FINDINGS = (
 )
 
 
+def _numbers(size: int = 4096) -> str:
+    """The detectors' worst case: a CSV of ids, counts, ratios, dates and number triples."""
+    rng = random.Random(3)
+    rows = []
+    while sum(map(len, rows)) < size:
+        triple = " ".join(str(rng.randint(100, 999)) for _ in range(3))
+        rows.append(
+            f"{rng.randint(10**8, 10**9)},{rng.randint(1000, 99999)},{rng.random():.4f},"
+            f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)} {triple}\n"
+        )
+    return "".join(rows)[:size]
+
+
 def _prompt(size: int = 4096, extra: str = "") -> str:
     body = (_PROSE + _CODE + _TRACE) * 3
     return (extra + body)[:size]
@@ -72,7 +87,12 @@ def main() -> None:
     detectors = DetectorSet()
     clean = _prompt()
     mixed = _prompt(extra=_FINDINGS)
-    for label, text in (("clean 4 KB prompt", clean), ("4 KB prompt with findings", mixed)):
+    inputs = (
+        ("clean 4 KB prompt", clean),
+        ("4 KB prompt with findings", mixed),
+        ("4 KB of numbers", _numbers()),
+    )
+    for label, text in inputs:
         best, median, p95 = _measure(detectors, text)
         found = len(detectors.scan(text))
         print(

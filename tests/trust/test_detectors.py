@@ -195,7 +195,76 @@ def test_long_texts_stay_linear(detectors: DetectorSet) -> None:
         "1" * 50_000, "1-" * 25_000, "a@" * 25_000, "x" * 50_000, "A0 " * 20_000, ":1" * 25_000,
         "password=" * 5_000, "xoxb-" + "1-" * 25_000, "+1" + "1" * 50_000, "DE89" + "0" * 50_000,
         "sk-" * 15_000, "a://b:c@" * 6_000, "phone: " + "1 " * 25_000,
-        "-----BEGIN EC PRIVATE KEY-----" * 2_000,
+        "-----BEGIN EC PRIVATE KEY-----" * 2_000, "1 " * 25_000, "1." * 25_000, "A1" * 25_000,
+        "000 " * 12_500, "SIN " * 12_500,
     ]  # fmt: skip
     for text in texts:
         detectors.scan(text)
+
+
+# ---- national ids -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("NINO: AB 12 34 56 C.", "pii.uk_nino", "AB 12 34 56 C"),
+        ("ni number AB123456C", "pii.uk_nino", "AB123456C"),
+        ("SIN 390 139 624", "pii.ca_sin", "390 139 624"),
+        ("sin: 390-139-624)", "pii.ca_sin", "390-139-624"),
+        ("Social Insurance Number 390139624", "pii.ca_sin", "390139624"),
+        ("Aadhaar 6148 5253 8885 linked", "pii.in_aadhaar", "6148 5253 8885"),
+        ("aadhaar no. 614852538885", "pii.in_aadhaar", "614852538885"),
+        ("CPF 529.982.247-25", "pii.br_cpf", "529.982.247-25"),
+        ("cpf: 52998224725", "pii.br_cpf", "52998224725"),
+        ("DNI 12345678Z", "pii.es_dni", "12345678Z"),
+        ("(NIE X1234567L)", "pii.es_dni", "X1234567L"),
+        ("BSN 1112.22.333", "pii.nl_bsn", "1112.22.333"),
+        ("burgerservicenummer: 111222333", "pii.nl_bsn", "111222333"),
+        ("C.F. RSSMRA80A01H501U", "pii.it_fiscal_code", "RSSMRA80A01H501U"),
+        ("n° sécu 1 44 04 83 236 056 24", "pii.fr_nir", "1 44 04 83 236 056 24"),
+        ("NIR 144048323605624", "pii.fr_nir", "144048323605624"),
+        ("Steuer-ID 86 095 742 719", "pii.de_tax_id", "86 095 742 719"),
+        ("IdNr. 86095742719", "pii.de_tax_id", "86095742719"),
+        ("ssn 536-22-1947.", "pii.us_ssn", "536-22-1947"),
+    ],
+)  # fmt: skip
+def test_finds_national_ids(detectors: DetectorSet, text: str, kind: str, value: str) -> None:
+    assert values(text, detectors.scan(text)) == [(kind, value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NINO QQ 12 34 56 C (the example number)",  # Q is never a first letter
+        "ref GB123456A",  # GB is not an allocated prefix
+        "SIN 390 139 625",  # check digit off by one
+        "SIN 046 454 286",  # the government's sample: 0 is never issued
+        "Order #390139624 shipped",  # a valid SIN / BSN checksum, but no word says it is one
+        "tracking 111222333",
+        "Aadhaar 6148 5253 8886",
+        "invoice 614852538885",  # bare 12 digits need the word "Aadhaar"
+        "CPF 529.982.247-26",
+        "order 52998224725",  # bare 11 digits need the word "CPF" (this is not a valid IdNr)
+        "DNI 12345678A",
+        "part no. 12345678Z-B",
+        "BSN 111222334",
+        "CF RSSMRA80A01H501V",
+        "NIR 144048323605625",
+        "IdNr 86095742718",
+        "build 1234 5678 9012 3456 done",  # 16 digits in groups: not an Aadhaar number inside
+        "ids x12345678Z and 12345678Zeta",
+        "values 390 139 624 1",
+    ],
+)
+def test_national_id_lookalikes_are_not_findings(detectors: DetectorSet, text: str) -> None:
+    assert detectors.scan(text) == []
+
+
+def test_national_id_types_are_configurable() -> None:
+    detectors = DetectorSet(DetectorConfig(disabled_types=frozenset({"pii.es_dni"})))
+    assert "pii.es_dni" not in detectors.types and {"pii.uk_nino", "pii.de_tax_id"} <= detectors.types
+    assert detectors.scan("DNI 12345678Z") == []
+    config = DetectorConfig(level_overrides={"pii.fr_nir": TrustLevel.SECRET})
+    (finding,) = DetectorSet(config).scan("NIR 144048323605624")
+    assert finding.level == TrustLevel.SECRET

@@ -97,3 +97,40 @@ def test_shannon_entropy() -> None:
 )
 def test_looks_random(token: str, random: bool) -> None:
     assert v.looks_random(token, 0.8) is random
+
+
+# ---- national ids: examples published by the issuers (or generated and cross-checked against
+# python-stdnum), then the same numbers with one digit changed -----------------------------------------
+
+NATIONAL_IDS = [
+    (v.uk_nino_valid, "AB 12 34 56 C", ["QQ 12 34 56 C", "GB123456A", "AO123456B", "AB123456E", "AB12345C"]),
+    (v.ca_sin_valid, "390 139 624", ["390 139 625", "046 454 286", "846 454 286", "39013962"]),
+    (v.in_aadhaar_valid, "6148 5253 8885", ["6148 5253 8886", "1148 5253 8885", "614852538"]),
+    (v.br_cpf_valid, "529.982.247-25", ["529.982.247-26", "529.982.247-15", "111.111.111-11"]),
+    (v.es_dni_valid, "12345678Z", ["12345678A", "1234567Z", "W1234567L"]),
+    (v.es_dni_valid, "X1234567L", ["X1234567M", "Y1234567L"]),
+    (v.nl_bsn_valid, "1112.22.333", ["111222334", "000000000", "11122233"]),
+    (v.it_fiscal_code_valid, "RSSMRA80A01H501U", ["RSSMRA80A01H501V", "RSSMRA80Z01H501U", "RSSMRA80A32H501U"]),  # noqa: E501
+    (v.fr_nir_valid, "1 44 04 83 236 056 24", ["1 44 04 83 236 056 25", "5 44 04 83 236 056 24"]),
+    (v.de_tax_id_valid, "86 095 742 719", ["86095742718", "06095742719", "11111111111", "86095742"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("valid", "good", "bad"), NATIONAL_IDS, ids=lambda x: getattr(x, "__name__", ""))
+def test_national_id_checks(valid: object, good: str, bad: list[str]) -> None:
+    assert callable(valid)
+    assert valid(good)
+    assert [b for b in bad if valid(b)] == []
+
+
+def test_verhoeff_and_corsican_nir() -> None:
+    assert v.verhoeff_valid("2363") and not v.verhoeff_valid("2364")  # Verhoeff's own example
+    body = "184012A760451"  # sex 1, born 84-01, department 2A, commune 760, order 451
+    key = 97 - int(body.replace("2A", "19")) % 97
+    assert v.fr_nir_valid(f"{body}{key:02d}") and not v.fr_nir_valid(f"{body}{(key + 1) % 97:02d}")
+
+
+def test_german_tax_id_digit_rules() -> None:
+    # one digit twice (or three times, not in a row) among the first ten, the rest at most once
+    assert v.de_tax_id_valid("47062965185")
+    assert not v.de_tax_id_valid("12345678903")  # every digit once: not an IdNr whatever the check digit

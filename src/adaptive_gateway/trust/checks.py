@@ -7,8 +7,10 @@ or ``None`` to drop the candidate. Rules search for a cheap literal anchor (``@`
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from adaptive_gateway.trust import validators as v
 
@@ -253,3 +255,67 @@ def _inside_public_pem(text: str, start: int) -> bool:
     """Whether ``start`` lies in an open ``-----BEGIN ...-----`` block (certificates, public keys)."""
     block = text.rfind("-----BEGIN ", 0, start)
     return block >= 0 and text.find("-----END", block, start) < 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a per-scan cache key
+class Label:
+    """Words that say what a number is ("SIN", "BSN"), to be found shortly before it."""
+
+    words: tuple[str, ...]
+    reach: int = 40
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        alternation = "|".join(map(re.escape, self.words))
+        # whole words, and not a function name ("math.sin(")
+        object.__setattr__(self, "regex", re.compile(rf"(?<![a-z])(?:{alternation})(?![a-z(])"))
+
+    def ends(self, lower: str) -> list[int]:
+        """Where the words end in ``lower`` (the lower-cased text), sorted; one ``str.find`` pass per
+        word, since a regex alternation would be tried at every position of the text."""
+        ends = []
+        for word in self.words:
+            position = lower.find(word)
+            while position >= 0:
+                match = self.regex.match(lower, position)
+                if match is not None:
+                    ends.append(match.end())
+                position = lower.find(word, position + 1)
+        return sorted(ends)
+
+    def near(self, ends: list[int], start: int) -> bool:
+        """Whether one of ``ends`` is within ``reach`` characters before ``start``."""
+        index = bisect.bisect_right(ends, start)
+        return index > 0 and start - ends[index - 1] <= self.reach
+
+
+def national_id(predicate: Callable[[str], bool]) -> Check:
+    """An id number that stands alone (not inside a longer number, word or part number) and passes
+    ``predicate`` (its format and check digit)."""
+
+    def check(text: str, start: int, end: int) -> Accepted | None:
+        before = text[start - 1] if start else " "
+        if before.isalnum() or before in "_.-/+" or (before == ":" and text[start - 2 : start - 1].isdigit()):
+            return None
+        after = text[end : end + 2]
+        if after[:1].isalnum() or after[:1] == "_" or (after[:1] in ".,/:-" and after[1:2].isdigit()):
+            return None
+        if after[:1] == "-" and after[1:2].isalpha():  # "12345678Z-B": a part number
+            return None
+        return (start, end, 1.0) if predicate(text[start:end]) else None
+
+    return check
+
+
+def token_start(shape: str, start: int) -> int:
+    """Walk back from a ``000`` inside a number token (shape view) to the token's first character:
+    over digits, upper-case letters, and separators that have a digit on their left."""
+    floor = max(0, start - 16)
+    while start > floor:
+        char = shape[start - 1]
+        if char not in "0A" and not (char in " .-" and start >= 2 and shape[start - 2] == "0"):
+            break
+        if char in " ." and shape[start] != "0":
+            break
+        start -= 1
+    return start

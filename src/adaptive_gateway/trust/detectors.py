@@ -14,13 +14,21 @@ from types import MappingProxyType
 
 from adaptive_gateway.trust import checks
 from adaptive_gateway.trust.levels import TrustLevel
-from adaptive_gateway.trust.rules import HIGH_ENTROPY_PATTERN, PII_RULES, SECRET_RULES, Rule
+from adaptive_gateway.trust.rules import (
+    HIGH_ENTROPY_PATTERN,
+    NATIONAL_ID_RULES,
+    NUMBER_TOKEN,
+    PII_RULES,
+    SECRET_RULES,
+    Rule,
+)
 from adaptive_gateway.trust.views import View, Views
 
 CATEGORIES: frozenset[str] = frozenset({"secret", "pii", "custom"})
 HIGH_ENTROPY_TYPE = "secret.high_entropy"
 _SEARCH_VIEWS: tuple[View, ...] = ("text", "shape")
 _CUSTOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TOKEN_CHARS = frozenset("0A .-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,29 +137,32 @@ def _index(rules: Iterable[Rule], key: Callable[[Rule], tuple[str, ...]]) -> Map
 class DetectorSet:
     """The compiled detectors for one :class:`DetectorConfig`; build once, scan many texts.
 
-    A scan projects the text once (:class:`.views.Views`), then runs three kinds of rules, each
+    A scan projects the text once (:class:`.views.Views`), then runs four kinds of rules, each
     found through a literal so that a clean prompt never pays for a regex at every position:
-    searched rules (one literal-prefix search each), keyword rules (one ``str.find`` per anchor)
-    and key-format rules (dispatched on the first two characters of each long token, found by
-    one search that also feeds the high-entropy check). ``bench/trust_bench.py`` measures it.
+    searched rules (one literal-prefix search each), keyword rules (one ``str.find`` per anchor),
+    key-format rules (dispatched on the first two characters of each long token, found by
+    one search that also feeds the high-entropy check) and national-id rules (dispatched on the
+    exact shape of each number token, found by one search). ``bench/trust_bench.py`` measures it.
     """
 
-    __slots__ = ("_anchored", "_entropy", "_prefixed", "_searched", "config")
+    __slots__ = ("_anchored", "_entropy", "_prefixed", "_searched", "_shaped", "config")
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
         rules = [self._resolve_level(rule) for rule in self._select_rules()]
         self._entropy = next((r for r in rules if r.type == HIGH_ENTROPY_TYPE), None)
-        plain = [r for r in rules if not (r.anchors or r.prefixes) and r is not self._entropy]
+        plain = [r for r in rules if not (r.anchors or r.prefixes or r.shapes) and r is not self._entropy]
         self._searched = tuple((view, tuple(r for r in plain if r.view == view)) for view in _SEARCH_VIEWS)
         self._anchored = _index(rules, lambda rule: rule.anchors)
         self._prefixed = _index(rules, lambda rule: rule.prefixes)
+        self._shaped = dict(_index(rules, lambda rule: rule.shapes))  # a dict: looked up per number token
 
     @property
     def types(self) -> frozenset[str]:
         """Every finding type this set can report."""
         rules = [rule for _, group in self._searched for rule in group]
-        rules += [rule for group in (*self._anchored.values(), *self._prefixed.values()) for rule in group]
+        indexed = (*self._anchored.values(), *self._prefixed.values(), *self._shaped.values())
+        rules += [rule for group in indexed for rule in group]
         return frozenset(rule.type for rule in rules) | ({HIGH_ENTROPY_TYPE} if self._entropy else set())
 
     def scan(self, text: str) -> list[Finding]:
@@ -164,8 +175,10 @@ class DetectorSet:
             target = views.get(view)
             for rule in rules:
                 for match in rule.regex.finditer(target):
-                    self._confirm(rule, text, match, found)
+                    self._confirm(rule, text, *match.span(rule.group), found)
         self._scan_anchored(views, found)
+        if self._shaped:
+            self._scan_numbers(views, found)
         if self._prefixed or self._entropy:
             self._scan_tokens(views, found)
         return _without_overlaps(found) if len(found) > 1 else found
@@ -178,8 +191,26 @@ class DetectorSet:
                 for rule in rules:
                     match = rule.regex.match(text, position)
                     if match is not None:
-                        self._confirm(rule, text, match, found)
+                        self._confirm(rule, text, *match.span(rule.group), found)
                 position = lower.find(anchor, position + 1)
+
+    def _scan_numbers(self, views: Views, found: list[Finding]) -> None:
+        text, shape, shaped = views.text, views.shape, self._shaped
+        labels: dict[checks.Label, list[int]] = {}  # where each label's words end, found when first needed
+        for token in NUMBER_TOKEN.finditer(shape):
+            start, end = token.span()
+            if start and shape[start - 1] in _TOKEN_CHARS:  # the token began before its first "000"
+                start = checks.token_start(shape, start)
+            for rule in shaped.get(shape[start:end], ()):
+                label = rule.label
+                if label is not None:
+                    ends = labels.get(label)
+                    if ends is None:
+                        ends = labels[label] = label.ends(views.lower)
+                    if not (ends and label.near(ends, start)):
+                        continue
+                if rule.regex.fullmatch(text, start, end) is not None:
+                    self._confirm(rule, text, start, end, found)
 
     def _scan_tokens(self, views: Views, found: list[Finding]) -> None:
         text, prefixed, entropy = views.text, self._prefixed, self._entropy
@@ -189,13 +220,12 @@ class DetectorSet:
                 for rule in prefixed.get(text[start : start + 2], ()):
                     match = rule.regex.match(text, start)
                     if match is not None:
-                        self._confirm(rule, text, match, found)
+                        self._confirm(rule, text, *match.span(rule.group), found)
             # A run already reported as a known key format needs no entropy estimate.
             if entropy is not None and len(found) == before:
-                self._confirm(entropy, text, run, found)
+                self._confirm(entropy, text, *run.span(), found)
 
-    def _confirm(self, rule: Rule, text: str, match: re.Match[str], out: list[Finding]) -> None:
-        start, end = match.span(rule.group)
+    def _confirm(self, rule: Rule, text: str, start: int, end: int, out: list[Finding]) -> None:
         factor = 1.0
         if rule.check is not None:
             accepted = rule.check(text, start, end)
@@ -209,7 +239,7 @@ class DetectorSet:
 
     def _select_rules(self) -> list[Rule]:
         config = self.config
-        rules = [*SECRET_RULES, *PII_RULES]
+        rules = [*SECRET_RULES, *PII_RULES, *NATIONAL_ID_RULES]
         if config.high_entropy:
             rules.append(_high_entropy_rule(config))
         rules.extend(_custom_rules(config))

@@ -8,13 +8,17 @@ per rule, never a regex attempt at every position:
 * shape rules run on the digit/letter projection (:mod:`.views`), where ``\\d{4}`` is ``0000``;
 * keyword rules are matched only where one of their ``anchors`` occurs in the lower-cased text;
 * API-key rules are matched only at the start of long key-alphabet runs, dispatched on their
-  first two characters, so twenty key formats cost one search for long runs.
+  first two characters, so twenty key formats cost one search for long runs;
+* national-id rules are matched only on number tokens (one search for ``000`` on the shape view),
+  dispatched on the token's exact shape (``000 000 000``, ``AA000000A``), so ten id formats cost one
+  search too.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from adaptive_gateway.trust import checks as c
 from adaptive_gateway.trust import validators as v
@@ -29,8 +33,9 @@ class Rule:
     ``regex`` is searched across ``view``, unless the rule has ``anchors`` (then it is matched at
     each occurrence of an anchor in the lower-cased text) or ``prefixes`` (then it is matched at
     the start of each run of 20+ key-alphabet characters whose first two characters are a
-    prefix). ``group`` selects the reported span (in ``password = "x"`` only the value is
-    redacted). ``level`` ``None`` means the category default.
+    prefix) or ``shapes`` (then it must match the whole of each number token, see
+    :data:`NUMBER_TOKEN`, whose shape is one of them). ``group`` selects the reported span (in
+    ``password = "x"`` only the value is redacted). ``level`` ``None`` means the category default.
     """
 
     type: str
@@ -42,6 +47,8 @@ class Rule:
     group: int = 0
     check: c.Check | None = None
     level: TrustLevel | None = None
+    shapes: tuple[str, ...] = ()
+    label: c.Label | None = None  # words one of which must come shortly before (shaped rules only)
 
     @property
     def category(self) -> str:
@@ -59,9 +66,11 @@ def _rule(
     prefixes: tuple[str, ...] = (),
     group: int = 0,
     check: c.Check | None = None,
+    shapes: tuple[str, ...] = (),
 ) -> Rule:
     flags = re.IGNORECASE if anchors else 0
-    return Rule(type_, re.compile(pattern, flags), confidence, view, anchors, prefixes, group, check)
+    regex = re.compile(pattern, flags)
+    return Rule(type_, regex, confidence, view, anchors, prefixes, group, check, shapes=shapes)
 
 
 # Tokens end where the key alphabet ends; a key glued to a longer word is not reported.
@@ -159,6 +168,14 @@ SECRET_RULES: tuple[Rule, ...] = (
     ),
 )
 
+# Card numbers as written: 13-19 digits, in groups of four (the last group 1-7 digits), in the Amex and
+# Diners 4-6-4/5 layout, or not grouped at all.
+_CARD_SHAPES = (
+    *(f"0000{sep}0000{sep}0000{sep}{'0' * last}" for sep in " -" for last in range(1, 8)),
+    *(f"0000{a}000000{b}{'0' * last}" for a in " -" for b in " -" for last in (4, 5)),
+    *("0" * length for length in range(13, 20)),
+)
+
 PII_RULES: tuple[Rule, ...] = (
     _rule(
         "pii.email",
@@ -185,12 +202,18 @@ PII_RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "pii.credit_card",
-        r"0000(?:(?P<sep>[ -])0000(?P=sep)0000(?P=sep)0{1,7}|[ -]000000[ -]0{4,5}|0{9,15})",
+        r"\d{4}(?:([ -])\d{4}\1\d{4}\1\d{1,7}|[ -]\d{6}[ -]\d{4,5}|\d{9,15})",
         0.95,
-        view="shape",
+        shapes=_CARD_SHAPES,
         check=c.validated_number(v.credit_card_valid),
     ),
-    _rule("pii.us_ssn", r"000-00-0000", 0.85, view="shape", check=c.validated_number(v.us_ssn_valid)),
+    _rule(
+        "pii.us_ssn",
+        r"\d{3}-\d\d-\d{4}",
+        0.85,
+        shapes=("000-00-0000",),
+        check=c.validated_number(v.us_ssn_valid),
+    ),
     _rule(
         "pii.iban",
         r"AA00(?<![A0a]AA00)(?:[A0]{11,30}|(?: [A0]{4}){2,7}(?: [A0]{1,4})?)(?![A0a])",
@@ -200,6 +223,74 @@ PII_RULES: tuple[Rule, ...] = (
     ),
     _rule("pii.ip_address", r"0\.00?0?\.00?0?\.0", 1.0, view="shape", check=c.ipv4),
     _rule("pii.ip_address", r":[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]{0,40}", 1.0, check=c.ipv6),
+)
+
+
+def _id(
+    type_: str,
+    pattern: str,
+    confidence: float,
+    shapes: tuple[str, ...],
+    valid: Callable[[str], bool],
+    label: c.Label | None = None,
+) -> Rule:
+    rule = _rule(type_, pattern, confidence, shapes=shapes, check=c.national_id(valid))
+    return replace(rule, label=label)
+
+
+# National identity numbers: each format written the ways people write it, confirmed by its check digit.
+# Ids with only a mod-10 check (Luhn, Verhoeff) or written as a bare run of digits need a ``label``
+# (a word such as "SIN") shortly before them: one random number in ten passes such a check, and
+# "255 250 250" (a colour), a list of years or a 9-digit order number are far more common than ids
+# without a label.
+_SIN = c.Label(("sin", "social insurance", "assurance sociale", "nas"))
+_BSN = c.Label(("bsn", "burgerservicenummer", "sofinummer", "sofi-nummer"))
+_AADHAAR = c.Label(("aadhaar", "aadhar", "uidai"))
+_CPF = c.Label(("cpf",))
+NATIONAL_ID_RULES: tuple[Rule, ...] = (
+    _id("pii.uk_nino", r"[A-Z]{2}\d{6}[A-D]", 0.75, ("AA000000A",), v.uk_nino_valid),
+    _rule("pii.uk_nino", "AA 00 00 00 A", 0.8, view="shape", check=c.national_id(v.uk_nino_valid)),
+    _id(
+        "pii.ca_sin",
+        r"\d{3}([ -]?)\d{3}\1\d{3}",
+        0.85,
+        ("000 000 000", "000-000-000", "000000000"),
+        v.ca_sin_valid,
+        _SIN,
+    ),
+    _id(
+        "pii.in_aadhaar",
+        r"\d{4}([ -]?)\d{4}\1\d{4}",
+        0.9,
+        ("0000 0000 0000", "0000-0000-0000", "000000000000"),
+        v.in_aadhaar_valid,
+        _AADHAAR,
+    ),
+    _id("pii.br_cpf", r"\d{3}\.\d{3}\.\d{3}-\d\d", 0.95, ("000.000.000-00",), v.br_cpf_valid),
+    _id("pii.br_cpf", r"\d{11}", 0.9, ("0" * 11,), v.br_cpf_valid, _CPF),
+    _id("pii.es_dni", r"\d{8}-?[A-Z]", 0.85, ("00000000A", "00000000-A"), v.es_dni_valid),
+    _id("pii.es_dni", r"[XYZ]\d{7}[A-Z]", 0.85, ("A0000000A",), v.es_dni_valid),  # NIE
+    _id("pii.nl_bsn", r"\d{4}\.\d\d\.\d{3}", 0.85, ("0000.00.000",), v.nl_bsn_valid),
+    _id("pii.nl_bsn", r"\d{9}", 0.85, ("0" * 9,), v.nl_bsn_valid, _BSN),
+    _id(
+        "pii.it_fiscal_code",
+        r"[A-Z]{6}\d\d[A-Z]\d\d[A-Z]\d{3}[A-Z]",
+        0.95,
+        ("AAAAAA00A00A000A",),
+        v.it_fiscal_code_valid,
+    ),
+    _id("pii.fr_nir", r"\d{6}[\dAB]\d{8}", 0.9, ("0" * 15, "000000A00000000"), v.fr_nir_valid),
+    _id("pii.fr_nir", r"\d \d\d \d\d \d\d \d{3} \d{3} \d\d", 0.9, ("0 00 00 00 000 000 00",), v.fr_nir_valid),
+    _id("pii.de_tax_id", r"\d{11}", 0.8, ("0" * 11,), v.de_tax_id_valid),
+    _id("pii.de_tax_id", r"\d\d \d{3} \d{3} \d{3}", 0.85, ("00 000 000 000",), v.de_tax_id_valid),
+)
+# Number tokens on the shape view: a run of digits and upper-case letters, with single ``.``/`` ``
+# between digits and ``-`` after a digit, found through the first ``000`` of a digit run when a letter
+# or at least four more token characters follow (every id is that long from there, or ends in a letter
+# like the codice fiscale: "2024" or "8080" are not looked at). The detector walks back to the token's
+# start (``checks.token_start``) and dispatches on its shape.
+NUMBER_TOKEN = re.compile(
+    r"000(?<!0000)(?=[0A .-]{4}|A)[0A]{0,20}(?:(?<=0)[ .]0[0A]{0,16}|(?<=0)-[0A]{1,16}){0,8}"
 )
 
 # Runs of 20+ key-alphabet characters in the "runs" view; confirmed by ``checks.high_entropy``.

@@ -162,3 +162,146 @@ def iban_length(candidate: str) -> int:
     if end < len(candidate) and candidate[end] != " ":
         return 0
     return end if iban_valid(candidate[:end]) else 0
+
+
+# ---- national identity numbers ------------------------------------------------------------------------
+# Each takes the candidate as written (separators included) and checks what the issuer documents: the
+# format, ranges that are never issued, and the check digit where there is one.
+
+# UK National Insurance numbers: letters never used first / second, and prefixes never allocated.
+_NINO_BAD_FIRST = frozenset("DFIQUV")
+_NINO_BAD_SECOND = frozenset("DFIOQUV")
+_NINO_BAD_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+# Verhoeff's dihedral-group tables (multiplication, permutation), as used by Aadhaar.
+_VERHOEFF_D = (
+    "0123456789", "1234067895", "2340178956", "3401289567", "4012395678",
+    "5987604321", "6598710432", "7659821043", "8765932104", "9876543210",
+)  # fmt: skip
+_VERHOEFF_P = (
+    "0123456789", "1576283094", "5803796142", "8916043527",
+    "9453126870", "4286573901", "2793806415", "7046913258",
+)  # fmt: skip
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+_NIE_PREFIX = {"X": "0", "Y": "1", "Z": "2"}
+# Codice fiscale: the value of a character in an odd (1st, 3rd, ...) position; digits count as A-J.
+_CF_ODD = (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23)
+_CF_LAYOUT = "LLLLLLDDLDDLDDDL"
+_CF_MONTHS = frozenset("ABCDEHLMPRST")  # L letter, D digit (omocodia, letters for digits, is not accepted)
+
+
+def _compact(candidate: str) -> str:
+    return candidate.replace(" ", "").replace("-", "").replace(".", "").upper()
+
+
+def uk_nino_valid(candidate: str) -> bool:
+    """A UK National Insurance number ``AB 12 34 56 C``: allocated prefix letters, suffix A-D."""
+    nino = _compact(candidate)
+    if len(nino) != 9 or not (nino[:2].isalpha() and nino[2:8].isdigit() and nino[8] in "ABCD"):
+        return False
+    first, second = nino[0], nino[1]
+    return (
+        first not in _NINO_BAD_FIRST and second not in _NINO_BAD_SECOND and nino[:2] not in _NINO_BAD_PREFIXES
+    )
+
+
+def ca_sin_valid(candidate: str) -> bool:
+    """A Canadian Social Insurance Number: 9 digits, first digit 1-7 or 9 (0 and 8 are never
+    issued to people), valid Luhn checksum."""
+    sin = digits_only(candidate)
+    return len(sin) == 9 and sin[0] not in "08" and luhn_valid(sin)
+
+
+def verhoeff_valid(number: str) -> bool:
+    """Whether a digit string passes Verhoeff's checksum (the last digit is the check digit)."""
+    check = 0
+    for index, char in enumerate(reversed(number)):
+        check = int(_VERHOEFF_D[check][int(_VERHOEFF_P[index % 8][int(char)])])
+    return check == 0
+
+
+def in_aadhaar_valid(candidate: str) -> bool:
+    """An Indian Aadhaar number: 12 digits, not starting with 0 or 1, valid Verhoeff checksum."""
+    number = digits_only(candidate)
+    return len(number) == 12 and number[0] not in "01" and verhoeff_valid(number)
+
+
+def br_cpf_valid(candidate: str) -> bool:
+    """A Brazilian CPF: 11 digits, not all equal, both mod-11 check digits right."""
+    cpf = digits_only(candidate)
+    if len(cpf) != 11 or len(set(cpf)) == 1:
+        return False
+    digits = [int(ch) for ch in cpf]
+    for position in (9, 10):
+        total = sum(d * (position + 1 - i) for i, d in enumerate(digits[:position]))
+        if total * 10 % 11 % 10 != digits[position]:
+            return False
+    return True
+
+
+def es_dni_valid(candidate: str) -> bool:
+    """A Spanish DNI (``12345678Z``) or NIE (``X1234567L``): the letter is the number mod 23."""
+    value = _compact(candidate)
+    if len(value) != 9:
+        return False
+    number = _NIE_PREFIX.get(value[0], value[0]) + value[1:8]
+    return number.isdigit() and value[8] == _DNI_LETTERS[int(number) % 23]
+
+
+def nl_bsn_valid(candidate: str) -> bool:
+    """A Dutch BSN: 9 digits passing the "11-proof" (weights 9..2, the last digit weighted -1)."""
+    bsn = digits_only(candidate)
+    if len(bsn) != 9 or bsn == "000000000":
+        return False
+    total = sum(int(ch) * (9 - i) for i, ch in enumerate(bsn[:8])) - int(bsn[8])
+    return total % 11 == 0
+
+
+def it_fiscal_code_valid(candidate: str) -> bool:
+    """An Italian codice fiscale (16 characters): layout, birth month letter and day (1-31, +40 for
+    women), and the final check letter."""
+    code = candidate.upper()
+    if len(code) != 16 or not all(
+        (ch.isdigit() if kind == "D" else "A" <= ch <= "Z") for ch, kind in zip(code, _CF_LAYOUT, strict=True)
+    ):
+        return False
+    day = int(code[9:11])
+    if code[8] not in _CF_MONTHS or not (1 <= day <= 31 or 41 <= day <= 71):
+        return False
+    total = 0
+    for index, char in enumerate(code[:15]):
+        value = int(char) if char.isdigit() else ord(char) - 65
+        total += _CF_ODD[value] if index % 2 == 0 else value
+    return code[15] == chr(65 + total % 26)
+
+
+def fr_nir_valid(candidate: str) -> bool:
+    """A French social security number (NIR / INSEE): 13 characters and a 2-digit key equal to
+    ``97 - number mod 97`` (Corsican departments 2A / 2B count as 19 / 18); sex digit 1-4, 7 or 8."""
+    nir = _compact(candidate)
+    if len(nir) != 15 or nir[0] not in "123478" or not nir[13:].isdigit():
+        return False
+    body = nir[:13]
+    if body[5:7] in ("2A", "2B"):
+        body = body[:5] + ("19" if body[6] == "A" else "18") + body[7:]
+    if not body.isdigit() or not 1 <= int(body[3:5]) <= 99:
+        return False
+    return 97 - int(body) % 97 == int(nir[13:])
+
+
+def de_tax_id_valid(candidate: str) -> bool:
+    """A German tax id (Steuer-IdNr): 11 digits, no leading 0, exactly one digit repeated (twice,
+    or three times but not three in a row) in the first ten, and the ISO 7064 MOD 11,10 check digit."""
+    tin = digits_only(candidate)
+    if len(tin) != 11 or tin[0] == "0":
+        return False
+    distinct = len(set(tin[:10]))  # 9: one digit twice; 8: one three times (or two twice: refused)
+    if distinct == 8:
+        if max(Counter(tin[:10]).values()) != 3 or any(tin[i] == tin[i + 1] == tin[i + 2] for i in range(8)):
+            return False
+    elif distinct != 9:
+        return False
+    product = 10
+    for char in tin[:10]:
+        total = (int(char) + product) % 10 or 10
+        product = total * 2 % 11
+    return (11 - product) % 10 == int(tin[10])

@@ -91,6 +91,15 @@ S = {
     "iban": "pii.iban",
     "ssn": "pii.us_ssn",
     "ip": "pii.ip_address",
+    "nino": "pii.uk_nino",
+    "sin": "pii.ca_sin",
+    "aadhaar": "pii.in_aadhaar",
+    "cpf": "pii.br_cpf",
+    "dni": "pii.es_dni",
+    "bsn": "pii.nl_bsn",
+    "cf": "pii.it_fiscal_code",
+    "nir": "pii.fr_nir",
+    "idnr": "pii.de_tax_id",
 }
 
 
@@ -493,11 +502,263 @@ def more_negatives() -> list[str]:
     ]
 
 
+# ---- national ids: generated from their published rules, with their own RNG so the rows above stay ----
+
+IDS = random.Random(20250704)
+UPPER = string.ascii_uppercase
+
+
+def digits(n: int, first: str = string.digits) -> str:
+    return IDS.choice(first) + "".join(IDS.choice(string.digits) for _ in range(n - 1))
+
+
+def luhn_digit(body: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(body + "0")):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return str(-total % 10)
+
+
+def sin(sep: str = " ") -> str:
+    number = digits(8, "1234567")
+    number += luhn_digit(number)
+    return sep.join((number[:3], number[3:6], number[6:])) if sep else number
+
+
+VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]  # fmt: skip
+VERHOEFF_P = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4]]
+for _ in range(6):
+    VERHOEFF_P.append([VERHOEFF_P[1][x] for x in VERHOEFF_P[-1]])
+
+
+def verhoeff_ok(number: str) -> bool:
+    c = 0
+    for i, ch in enumerate(reversed(number)):
+        c = VERHOEFF_D[c][VERHOEFF_P[i % 8][int(ch)]]
+    return c == 0
+
+
+def aadhaar(sep: str = " ") -> str:
+    body = digits(11, "23456789")
+    number = next(body + d for d in string.digits if verhoeff_ok(body + d))
+    return sep.join((number[:4], number[4:8], number[8:])) if sep else number
+
+
+def cpf_digits() -> str:
+    while True:
+        ds = [int(c) for c in digits(9)]
+        for n in (9, 10):
+            ds.append(sum(d * (n + 1 - i) for i, d in enumerate(ds)) * 10 % 11 % 10)
+        if len(set(ds)) > 1:
+            return "".join(map(str, ds))
+
+
+def cpf(formatted: bool = True) -> str:
+    n = cpf_digits()
+    return f"{n[:3]}.{n[3:6]}.{n[6:9]}-{n[9:]}" if formatted else n
+
+
+def dni() -> str:
+    n = digits(8)
+    return n + "TRWAGMYFPDXBNJZSQVHLCKE"[int(n) % 23]
+
+
+def nie() -> str:
+    prefix, n = IDS.choice("XYZ"), digits(7)
+    return prefix + n + "TRWAGMYFPDXBNJZSQVHLCKE"[int(str("XYZ".index(prefix)) + n) % 23]
+
+
+def bsn(dotted: bool = False) -> str:
+    while True:
+        body = digits(8, "123456789")
+        last = sum(int(c) * (9 - i) for i, c in enumerate(body)) % 11
+        if last < 10:
+            n = body + str(last)
+            return f"{n[:4]}.{n[4:6]}.{n[6:]}" if dotted else n
+
+
+_ODD_VALUES = (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23)
+CF_ODD = dict(
+    zip(string.digits + UPPER, (*_ODD_VALUES[:10], *_ODD_VALUES), strict=True)
+)  # digits count as A-J
+
+
+def cf_check(body: str) -> str:
+    total = sum(
+        CF_ODD[ch] if i % 2 == 0 else (int(ch) if ch.isdigit() else ord(ch) - 65) for i, ch in enumerate(body)
+    )
+    return chr(65 + total % 26)
+
+
+def codice_fiscale() -> str:
+    day = IDS.choice([IDS.randint(1, 28), IDS.randint(41, 68)])
+    body = (
+        "".join(IDS.choice(UPPER) for _ in range(6))
+        + f"{IDS.randint(40, 99)}{IDS.choice('ABCDEHLMPRST')}{day:02d}"
+        + IDS.choice("ADFGHLMZ") + f"{IDS.randint(1, 999):03d}"
+    )  # fmt: skip
+    return body + cf_check(body)
+
+
+def nir(spaced: bool = True) -> str:
+    body = f"{IDS.choice('12')}{IDS.randint(40, 99)}{IDS.randint(1, 12):02d}{IDS.randint(1, 95):02d}"
+    body += digits(3) + digits(3)
+    key = 97 - int(body) % 97
+    if not spaced:
+        return f"{body}{key:02d}"
+    parts = (body[0], body[1:3], body[3:5], body[5:7], body[7:10], body[10:13], f"{key:02d}")
+    return " ".join(parts)
+
+
+def idnr_check(ten: str) -> str:
+    product = 10
+    for ch in ten:
+        total = (int(ch) + product) % 10 or 10
+        product = total * 2 % 11
+    return str((11 - product) % 10)
+
+
+def idnr(spaced: bool = False) -> str:
+    while True:
+        pool = IDS.sample(string.digits, 9)  # nine distinct digits, one of them twice
+        ten = [*pool, pool[IDS.randrange(9)]]
+        IDS.shuffle(ten)
+        if ten[0] != "0":
+            n = "".join(ten)
+            n += idnr_check(n)
+            return f"{n[:2]} {n[2:5]} {n[5:8]} {n[8:]}" if spaced else n
+
+
+def nino(spaced: bool = True) -> str:
+    first = IDS.choice([c for c in UPPER if c not in "DFIQUV"])
+    second = IDS.choice([c for c in UPPER if c not in "DFIOQUV"])
+    if first + second in {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"}:
+        return nino(spaced)
+    n, suffix = digits(6), IDS.choice("ABCD")
+    return f"{first}{second} {n[:2]} {n[2:4]} {n[4:]} {suffix}" if spaced else f"{first}{second}{n}{suffix}"
+
+
+def wrong_letter(value: str) -> str:
+    """The same id with its final check letter changed."""
+    return value[:-1] + ("A" if value[-1] != "A" else "B")
+
+
+def off_by_one(value: str) -> str:
+    """The same id with its last digit changed: the check digit no longer matches."""
+    i = max(i for i, ch in enumerate(value) if ch.isdigit())
+    return value[:i] + str((int(value[i]) + 1) % 10) + value[i + 1 :]
+
+
+def national_ids() -> list[tuple[str, list[str]]]:
+    return [
+        (f"National Insurance number: {nino()}", ["nino"]),
+        (f"NI no {nino(False)} - payroll", ["nino"]),
+        (f"my NINO is {nino()}, tax code 1257L", ["nino"]),
+        (f"employee {nino(False)} started 2024-04-06", ["nino"]),
+        (f"SIN {sin()}", ["sin"]),
+        (f"Social Insurance Number: {sin('-')}", ["sin"]),
+        (f"numéro d'assurance sociale (NAS) : {sin()}", ["sin"]),
+        (f"sin: {sin('')}", ["sin"]),
+        (f"Aadhaar {aadhaar()}", ["aadhaar"]),
+        (f"आधार / Aadhaar no. {aadhaar('-')}", ["aadhaar"]),
+        (f"UIDAI number {aadhaar('')} verified", ["aadhaar"]),
+        (f"KYC: PAN and Aadhaar {aadhaar()} attached", ["aadhaar"]),
+        (f"CPF: {cpf()}", ["cpf"]),
+        (f"Nome: João Silva, CPF {cpf()}, nascido em 1990", ["cpf"]),
+        (f"cpf={cpf(False)}", ["cpf"]),
+        (f"DNI {dni()}", ["dni"]),
+        (f"NIE: {nie()}", ["dni"]),
+        (f"Titular con DNI {dni()} y teléfono +34 612 345 678", ["dni", "phone"]),
+        (f"BSN {bsn()}", ["bsn"]),
+        (f"burgerservicenummer: {bsn(True)}", ["bsn"]),
+        (f"BSN-nummer {bsn(True)} van de klant", ["bsn"]),
+        (f"Codice fiscale: {codice_fiscale()}", ["cf"]),
+        (f"CF {codice_fiscale()} - residenza Milano", ["cf"]),
+        (f"intestatario {codice_fiscale()}", ["cf"]),
+        (f"N° de sécurité sociale : {nir()}", ["nir"]),
+        (f"NIR {nir(False)}", ["nir"]),
+        (f"numéro INSEE {nir()} (assuré)", ["nir"]),
+        (f"Steuer-ID: {idnr()}", ["idnr"]),
+        (f"Steuerliche Identifikationsnummer {idnr(True)}", ["idnr"]),
+        (f"IdNr {idnr()} für die Lohnabrechnung", ["idnr"]),
+        (
+            f"HR export:\nname,email,ni_number\nAmy Lee,amy.lee@example.co.uk,{nino(False)}\n"
+            f"Raj Patel,raj.patel@example.co.uk,{nino(False)}",
+            ["email", "nino", "email", "nino"],
+        ),
+        (
+            f"Antragsteller: Max Mustermann, IBAN DE89 3704 0044 0532 0130 00, Steuer-ID {idnr(True)}",
+            ["iban", "idnr"],
+        ),
+        (
+            f"customer = {{'name': 'Ana Souza', 'cpf': '{cpf()}', 'email': 'ana.souza@example.com.br'}}",
+            ["cpf", "email"],
+        ),
+        (f"Please verify: Aadhaar {aadhaar()}, mobile +91 98765 43210", ["aadhaar", "phone"]),
+        (f"Dossier: {nir()} / carte 4111 1111 1111 1111", ["nir", "card"]),
+        (f"{cpf()}", ["cpf"]),  # formats with a strong check are reported without a label
+        (f"Mario Bianchi {codice_fiscale()}", ["cf"]),
+        (f"{idnr()} - bitte prüfen", ["idnr"]),
+        (f"X. Dupont, {nir(False)}", ["nir"]),
+        (f"Ana García {dni()}", ["dni"]),
+    ]
+
+
+def national_id_negatives() -> list[str]:
+    return [
+        f"SIN {off_by_one(sin())}",
+        f"Aadhaar {off_by_one(aadhaar())}",
+        f"CPF {off_by_one(cpf())}",
+        f"DNI {wrong_letter(dni())}",
+        f"NIE {wrong_letter(nie())}",
+        f"BSN {off_by_one(bsn())}",
+        f"codice fiscale {wrong_letter(codice_fiscale())}",
+        f"NIR {off_by_one(nir())}",
+        f"Steuer-ID {off_by_one(idnr())}",
+        "NINO QQ 12 34 56 C is the example format",
+        "NI number BG 12 34 56 A (never allocated)",
+        "ref GB123456A",
+        "batch AB123456E",
+        "SIN 046 454 286 (the sample number)",
+        f"Order #{sin('')} shipped on 2024-05-02",
+        f"tracking number {bsn()}",
+        f"invoice {aadhaar('')}",
+        f"customer id {cpf(False)}",
+        "Serial 2023 4567 8910 4455",
+        "12345678",
+        "Case 2023-0001234-X",
+        "version 1.2.3.4567",
+        "postcode 1234 AB Amsterdam",
+        f"y = math.sin({sin('')})",
+        "random 48213907562 and 90817263541",
+        "timestamps 170000000012 170000000034",
+        "product code ABCDEF12G34H567I",
+        "ISO 3166 code ES-M, ZIP 28013",
+        "part 12345678-B of the kit",
+        "ticket INC0012345 resolved",
+        "SKU X1234567-L",
+        "the range 100 200 300 400",
+        "balance 1.234.567,89 EUR",
+        "255 250 250\t\tsnow\n248 248 255\t\tghost white\n245 245 245\t\twhite smoke",
+        "seasons 2023 2024 2025 and 2026 2027 2028",
+        f"ref {sin()} (no label: a SIN has only a Luhn check)",
+        f"grid {aadhaar()} in the sheet",
+        "IP ranges 192.168 and 10.0",
+    ]
+
+
 def main() -> None:
     rows = []
-    for text, labels in secrets_positive() + pii_positive() + mixed_prompts():
+    for text, labels in secrets_positive() + pii_positive() + mixed_prompts() + national_ids():
         rows.append({"text": text, "expected": sorted(S.get(label, label) for label in labels)})
-    rows.extend({"text": text, "expected": []} for text in negatives() + more_negatives())
+    negs = negatives() + more_negatives() + national_id_negatives()
+    rows.extend({"text": text, "expected": []} for text in negs)
     path = Path(__file__).with_name("labelled.jsonl")
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from typing import Any
 
@@ -21,11 +22,32 @@ from adaptive_gateway.wire.base import Wire
 from adaptive_gateway.wire.openai_chat import ChatPassthrough
 
 
+class _RequestIds:
+    """``req_`` + a random per-process prefix + a counter: unique across workers and replicas without a
+    ``getrandom`` call per request. Reset in every forked child (workers fork from one supervisor)."""
+
+    __slots__ = ("count", "prefix")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = "req_" + os.urandom(6).hex()
+        self.count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.count) & 0xFFFFFFFFFFFF:012x}"
+
+
+_IDS = _RequestIds()
+os.register_at_fork(after_in_child=_IDS.reset)
+
+
 def request_id(headers: dict[str, str]) -> str:
     rid = headers.get("x-request-id")
     if rid and len(rid) <= 128 and rid.isprintable():
         return rid
-    return "req_" + os.urandom(12).hex()
+    return _IDS.next()
 
 
 def new_context(gw: Gateway, http: Http, route: str) -> RequestContext:

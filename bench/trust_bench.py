@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python bench/trust_bench.py``. Prints min, median and p95 over 3000 runs for a
 clean prompt (the common, no-finding path: prose, Python code, a config dict and a traceback), for
 the same prompt with a few findings mixed in, and for 4 KB of comma-separated numbers (the worst
-case: every digit run is a candidate for the number rules). docs/trust.md records the numbers.
+case: every digit run is a candidate for the number rules); then the prompt-injection heuristics on
+the clean prompt and on its first 900 characters. docs/trust.md records the numbers.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 from adaptive_gateway.trust.detectors import DetectorSet
+from adaptive_gateway.trust.injection import InjectionDetector
 
 _PROSE = (
     "I'm refactoring the request pipeline and the retry logic keeps replaying a stream that has "
@@ -71,13 +75,13 @@ def _prompt(size: int = 4096, extra: str = "") -> str:
     return (extra + body)[:size]
 
 
-def _measure(detectors: DetectorSet, text: str, runs: int = 3000) -> tuple[float, float, float]:
+def _measure(scan: Callable[[str], object], text: str, runs: int = 3000) -> tuple[float, float, float]:
     for _ in range(200):
-        detectors.scan(text)
+        scan(text)
     samples = []
     for _ in range(runs):
         start = time.perf_counter_ns()
-        detectors.scan(text)
+        scan(text)
         samples.append((time.perf_counter_ns() - start) / 1000)
     samples.sort()
     return samples[0], statistics.median(samples), samples[int(len(samples) * 0.95)]
@@ -93,12 +97,18 @@ def main() -> None:
         ("4 KB of numbers", _numbers()),
     )
     for label, text in inputs:
-        best, median, p95 = _measure(detectors, text)
-        found = len(detectors.scan(text))
-        print(
-            f"{label:28s} {len(text):5d} chars  min {best:6.1f} µs  median {median:6.1f} µs"
-            f"  p95 {p95:6.1f} µs  findings {found}"
-        )
+        _report(label, text, detectors.scan)
+    injection = InjectionDetector(0.7)
+    _report("injection, clean 4 KB", clean, injection.scan)
+    _report("injection, 900 characters", clean[:900], injection.scan)
+
+
+def _report(label: str, text: str, scan: Callable[[str], list[Any]]) -> None:
+    best, median, p95 = _measure(scan, text)
+    print(
+        f"{label:28s} {len(text):5d} chars  min {best:6.1f} µs  median {median:6.1f} µs"
+        f"  p95 {p95:6.1f} µs  findings {len(scan(text))}"
+    )
 
 
 if __name__ == "__main__":

@@ -98,6 +98,17 @@ class DecisionEndpoint(_Strict):
     token: SecretStr | None = None  # sent as Authorization: Bearer
 
 
+class InjectionOptions(_Strict):
+    """Prompt-injection heuristics (trust/injection.py) over the text of the messages of ``roles``."""
+
+    enabled: bool = True
+    action: Literal["record", "block"] = "record"  # record: in the receipt only; block: refuse (403)
+    min_confidence: float = Field(0.7, ge=0, le=1, description="weaker findings are not reported")
+    roles: list[Literal["system", "developer", "user", "assistant", "tool"]] = Field(
+        ["user", "tool"], min_length=1, description="whose text is scanned; tool = tool results"
+    )
+
+
 class ReceiptOptions(_Strict):
     enabled: bool = True
     record_content: bool = False  # message text in receipts (hashes are always there)
@@ -124,6 +135,7 @@ class TrustConfig(_Strict):
     keys: dict[str, PrincipalTrust] = {}  # key id ("master" for the master key) -> settings
     tenants: dict[str, PrincipalTrust] = {}
     decision: DecisionEndpoint | None = None
+    injection: InjectionOptions = InjectionOptions()
     receipts: ReceiptOptions = ReceiptOptions()
     record_runs: bool = False
     ledger_poll_seconds: float = Field(1.0, gt=0, description="how often the consent ledger is re-read")

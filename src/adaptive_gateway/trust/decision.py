@@ -14,6 +14,7 @@ from typing import Any
 
 from adaptive_gateway.trust.content import RequestRedaction
 from adaptive_gateway.trust.eligibility import Veto
+from adaptive_gateway.trust.injection import InjectionFinding, summarize_injection
 from adaptive_gateway.trust.levels import TrustLevel
 from adaptive_gateway.trust.opa import ExternalDecision
 from adaptive_gateway.trust.policy import Action, Verdict, describe_findings
@@ -41,6 +42,8 @@ class TrustDecision:
     vetoed: tuple[tuple[str, str], ...] = ()  # (deployment id, reason), checked before routing
     record_runs: bool = False
     run_request: dict[str, Any] | None = None  # the request as the client sent it (run ledger only)
+    injection: tuple[InjectionFinding, ...] = ()  # suspected prompt injections (never the text)
+    injection_action: str = "record"
 
     @property
     def mapping(self) -> Mapping[str, str]:
@@ -68,4 +71,6 @@ class TrustDecision:
             out["decision_endpoint"] = self.external.as_dict()
         if self.vetoed:
             out["vetoed"] = [{"deployment": d, "reason": why} for d, why in self.vetoed]
+        if self.injection:
+            out["injection"] = {**summarize_injection(self.injection), "action": self.injection_action}
         return out

@@ -22,6 +22,7 @@ from adaptive_gateway.config.trust_schema import (
     TrustConfig,
 )
 from adaptive_gateway.trust.detectors import CustomKeywords, CustomPattern, DetectorConfig, DetectorSet
+from adaptive_gateway.trust.injection import InjectionDetector, InjectionPolicy
 from adaptive_gateway.trust.levels import TrustLevel
 from adaptive_gateway.trust.policy import Action, PolicyRules
 
@@ -56,6 +57,7 @@ class TrustSettings:
     keys: Mapping[str, PrincipalTrust]
     tenants: Mapping[str, PrincipalTrust]
     decision: DecisionEndpoint | None
+    injection: InjectionPolicy | None  # None: not scanned
     receipts: ReceiptOptions
     record_runs: bool
     ledger_poll_seconds: float
@@ -124,6 +126,13 @@ def _detector_config(section: TrustConfig) -> DetectorConfig:
     )
 
 
+def _injection(section: TrustConfig) -> InjectionPolicy | None:
+    opts = section.injection
+    if not opts.enabled:
+        return None
+    return InjectionPolicy(InjectionDetector(opts.min_confidence), opts.action, frozenset(opts.roles))
+
+
 def policy_version(section: TrustConfig, providers: Mapping[str, ProviderConfig]) -> str:
     """A short digest of everything that decides policy: changes whenever a rule changes."""
     data = {
@@ -156,6 +165,7 @@ def compile_trust(section: TrustConfig, providers: Mapping[str, ProviderConfig])
         keys=MappingProxyType(dict(section.keys)),
         tenants=MappingProxyType(dict(section.tenants)),
         decision=section.decision,
+        injection=_injection(section),
         receipts=section.receipts,
         record_runs=section.record_runs,
         ledger_poll_seconds=section.ledger_poll_seconds,

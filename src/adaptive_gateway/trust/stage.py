@@ -6,11 +6,13 @@ Runs first among the pipeline stages (before admission, so a blocked request con
    default, the ``x-trust-level`` header (lowering only when the key may), the context sources'
    tags (``x-context-sources: memory:notes/q3=confidential, file:README.md=public`` or
    ``ctx.notes["trust.sources"]`` set by a context provider such as MCP memory) and the findings;
-2. apply the level's action: ``block`` raises; ``redact`` rewrites the request (placeholders are
+2. look for prompt injection in user text and tool results (``trust/injection.py``); with
+   ``trust.injection.action: block`` a finding raises, else it is only recorded;
+3. apply the level's action: ``block`` raises; ``redact`` rewrites the request (placeholders are
    restored in the answer by the extension); ``route-local`` and the per-provider maxima become
    the candidate veto (``trust/eligibility.py``), applied by the planner to every candidate and
    fallback; a request no reachable deployment may take is blocked here, with one clear error;
-3. ask the external decision endpoint, when one is configured.
+4. ask the external decision endpoint, when one is configured.
 
 The typed outcome is ``ctx.notes["trust"]`` (:class:`~adaptive_gateway.trust.decision.TrustDecision`).
 This module imports neither ``pipeline`` nor ``server``: the context is a structural protocol.
@@ -31,6 +33,7 @@ from adaptive_gateway.trust.content import Scan, redact_request, scan_request, s
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.detectors import Finding
 from adaptive_gateway.trust.eligibility import PREFIX, Consents, EligibilityCache, Veto, reachable
+from adaptive_gateway.trust.injection import summarize_injection
 from adaptive_gateway.trust.levels import TrustLevel
 from adaptive_gateway.trust.opa import DecisionClient
 from adaptive_gateway.trust.policy import Verdict, VerdictKind, classify, describe_findings
@@ -135,6 +138,9 @@ class TrustStage:
             return
         scan = scan_request(settings.detectors, req)
         decision = self.classify(ctx, settings, scan.findings)
+        if settings.injection is not None:
+            decision.injection = settings.injection.scan(req.messages)
+            decision.injection_action = settings.injection.action
         if decision.record_runs:
             decision.run_request = run_snapshot(req, ctx.headers)
         await self._apply(ctx, settings, decision, scan, req)
@@ -186,6 +192,9 @@ class TrustStage:
         scan: Scan,
         req: ChatRequest,
     ) -> None:
+        if decision.injection and decision.injection_action == "block":
+            kinds = describe_findings(summarize_injection(decision.injection)["kinds"])
+            raise self._block(decision, f"policy blocks suspected prompt injection ({kinds})")
         decision.action = action = settings.action_for(decision.level)
         if action == "block":
             raise self._block(decision, f"policy blocks {decision.level} requests")

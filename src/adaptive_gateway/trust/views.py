@@ -31,10 +31,11 @@ def _ascii_bytes(text: str) -> bytes:
     return text.encode("ascii", "replace")
 
 
-def _lower(text: str) -> str:
-    lowered = text.lower()
-    if len(lowered) == len(text):
-        return lowered
+def lowered(text: str) -> str:
+    """``text.lower()`` with the same length, so offsets stay valid."""
+    lower = text.lower()
+    if len(lower) == len(text):
+        return lower
     # A few characters (such as "İ") lower-case to two; keep those as they are to keep offsets.
     return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
 
@@ -54,7 +55,7 @@ class Views:
         raw = _ascii_bytes(text)
         return cls(
             text=text,
-            lower=_lower(text),
+            lower=lowered(text),
             shape=raw.translate(_SHAPE_TABLE).decode("ascii"),
             runs=raw.translate(_RUNS_TABLE).decode("ascii"),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -118,6 +119,31 @@ def test_receipts_list_and_show() -> None:
     code, out = cli("receipts", "show", ids[1])
     assert code == 0 and json.loads(out)["outcome"] == "blocked"
     assert cli("receipts", "show", "rc_20250101T000000_00000000")[0] == 1
+
+
+def test_receipts_prune(tmp_path: Path) -> None:
+    store = ReceiptStore(gateway_home() / "receipts")
+    now = time.time()
+    store.append([{"id": new_receipt_id(now=now - days * 86_400)} for days in (0, 1, 10, 100, 1000)])
+    config = tmp_path / "config.yaml"
+    config.write_text("trust:\n  receipts: {retention_days: 30}\n")
+    code, out = cli("receipts", "prune", "--config", str(config))  # the configured retention
+    assert code == 0 and "deleted 2 day file(s) older than 30 days" in out
+    code, out = cli("receipts", "prune", "--older-than", "5", "--config", str(config))
+    assert code == 0 and "deleted 1 day file(s) older than 5 days" in out
+    assert cli("receipts", "prune", "--older-than", "5")[1].startswith("no receipts older than 5 days")
+    code, out = cli("receipts", "prune", "--older-than", "0")
+    assert code == 0 and "deleted 1 day file(s)" in out
+    assert [p.name for p in store.root.iterdir()] == [time.strftime("%Y-%m-%d.jsonl", time.gmtime(now))]
+    config.write_text("trust:\n  receipts: {retention_days: 0}\n")
+    assert "keep receipts forever" in cli("receipts", "prune", "--config", str(config))[1]
+    config.write_text("trust:\n  receipts: {retention: 3}\n")
+    code, out = cli("receipts", "prune", "--config", str(config))
+    assert code == 2 and "trust.receipts.retention" in out
+    assert cli("receipts", "prune", "--older-than", "-1")[0] == 2
+    store.append([{"id": new_receipt_id(now=now - 91 * 86_400)}])
+    code, out = cli("receipts", "prune", "--config", str(tmp_path / "none.yaml"))  # no config: 90 days
+    assert code == 0 and "deleted 1 day file(s) older than 90 days" in out
 
 
 def test_simulate_in_process_calls_no_upstream(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""``ledger list | grant | revoke | verify`` and ``receipts list | show`` (plus ``simulate`` and
-``run``, from ``trust_sim_cmds``).
+"""``ledger list | grant | revoke | verify`` and ``receipts list | show | prune`` (plus ``simulate``
+and ``run``, from ``trust_sim_cmds``).
 
 The consent ledger is ``<home>/consent.jsonl``; a running gateway picks up grants and revocations
 within ``trust.ledger_poll_seconds``. Receipts are read from ``<home>/receipts/`` directly, so they
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import getpass
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from adaptive_gateway.config import gateway_home
+from adaptive_gateway.cli.core_cmds import ConfigOpt, resolve_config_path
+from adaptive_gateway.config import ConfigError, gateway_home, load_config
+from adaptive_gateway.config.trust_schema import ReceiptOptions
 from adaptive_gateway.ledger.consent import Action, ConsentLedger, LedgerError
 from adaptive_gateway.ledger.consent_view import LEDGER_FILE
 from adaptive_gateway.ledger.receipts import RECEIPTS_DIR, ReceiptStore
@@ -175,6 +178,35 @@ def receipts_show(
     typer.echo(json.dumps(receipt, indent=2))
 
 
+def receipts_prune(
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than", min=0, help="Days to keep before today (default: trust.receipts.retention_days)."
+        ),
+    ] = None,
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Delete receipt day files older than the retention; today's file is never deleted. Safe while
+    gateways are running (deletion takes the lock their appends take)."""
+    if older_than is None:
+        path = resolve_config_path(config)
+        try:
+            opts = load_config(path).trust.receipts if path.exists() else ReceiptOptions()
+            older_than = opts.retention_days
+        except ConfigError as exc:
+            _err().print(f"[red]✗ {exc}[/red]")
+            raise typer.Exit(2) from None
+        if older_than == 0:
+            _out().print("trust.receipts.retention_days is 0 (keep receipts forever): nothing pruned")
+            return
+    pruned = receipts_store().prune(older_than)
+    if pruned:
+        _out().print(f"deleted {len(pruned)} day file(s) older than {older_than} days: {', '.join(pruned)}")
+    else:
+        _out().print(f"no receipts older than {older_than} days")
+
+
 def register(app: typer.Typer) -> None:
     ledger_app = typer.Typer(help="The consent ledger: grants and revocations.", no_args_is_help=True)
     ledger_app.command("list")(ledger_list)
@@ -185,6 +217,7 @@ def register(app: typer.Typer) -> None:
     receipts_app = typer.Typer(help="Context receipts of past requests.", no_args_is_help=True)
     receipts_app.command("list")(receipts_list)
     receipts_app.command("show")(receipts_show)
+    receipts_app.command("prune")(receipts_prune)
     app.add_typer(receipts_app, name="receipts")
     from adaptive_gateway.cli import trust_sim_cmds
 

@@ -113,6 +113,11 @@ class ReceiptOptions(_Strict):
     enabled: bool = True
     record_content: bool = False  # message text in receipts (hashes are always there)
     max_content_level: Level = "internal"  # ... and only up to this level
+    retention_days: int = Field(
+        90,
+        ge=0,
+        description="day files older than this many days are deleted (at start, then hourly); 0 keeps all",
+    )
 
 
 class TrustConfig(_Strict):

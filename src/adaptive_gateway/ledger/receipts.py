@@ -3,13 +3,15 @@
 Layout: ``<home>/receipts/<YYYY-MM-DD>.jsonl`` (directory 0700, files 0600). A receipt id carries its
 time (``rc_20250314T101502_3f9a1c2e``), so :meth:`ReceiptStore.get` opens only that day's file, and
 :meth:`ReceiptStore.list` reads the newest files backwards. Appends take an exclusive ``flock`` and
-write each batch with one ``write``, so several workers may share the directory. Receipts hold no
+write each batch with one ``write``, so several workers may share the directory. :meth:`ReceiptStore.prune`
+deletes whole day files past the retention under the same lock, never today's. Receipts hold no
 message text unless content recording is enabled (see ``server/trust_receipts.py``).
 """
 
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import fcntl
 import itertools
 import os
@@ -23,6 +25,7 @@ import orjson
 
 RECEIPTS_DIR = "receipts"
 _ID = re.compile(r"^rc_(\d{4})(\d{2})(\d{2})T\d{6}_[0-9a-f]{8,32}$")
+_DAY_FILE = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
 _BLOCK = 1 << 16
 
 Receipt = dict[str, Any]
@@ -78,14 +81,40 @@ class ReceiptStore:
             return
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         for day, chunk in by_day.items():
-            fd = os.open(
-                self.root / f"{day}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
+            self._append_day(self.root / f"{day}.jsonl", b"".join(chunk))
+
+    @staticmethod
+    def _append_day(path: Path, data: bytes) -> None:
+        while True:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                os.write(fd, b"".join(chunk))
+                # a pruner may have deleted the file between our open and our lock: append to the
+                # file now at the path (created anew), never to the deleted one
+                if _same_file(fd, path):
+                    os.write(fd, data)
+                    return
             finally:
                 os.close(fd)
+
+    def prune(self, older_than_days: int, now: float | None = None) -> builtins.list[str]:
+        """Delete the day files more than ``older_than_days`` days before today (UTC): with 90, a
+        file is kept for today and the 90 days before. Today's file and future ones are never deleted,
+        whatever the argument. Each file is deleted while holding its append lock, so a concurrent
+        append (from any worker) lands in a new file, not in the deleted one. Returns the days deleted."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be 0 or more")
+        today = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC).date()
+        cutoff = today - dt.timedelta(days=older_than_days)
+        deleted: builtins.list[str] = []
+        for path in self._days():
+            try:
+                day = dt.date.fromisoformat(path.stem)
+            except ValueError:
+                continue
+            if day < cutoff and day < today and _delete_locked(path):
+                deleted.append(path.stem)
+        return sorted(deleted)
 
     def get(self, receipt_id: str) -> Receipt | None:
         """The receipt with this id, or None."""
@@ -121,10 +150,35 @@ class ReceiptStore:
 
     def _days(self) -> builtins.list[Path]:
         try:
-            names = [p for p in self.root.iterdir() if re.fullmatch(r"\d{4}-\d{2}-\d{2}\.jsonl", p.name)]
+            names = [p for p in self.root.iterdir() if _DAY_FILE.fullmatch(p.name)]
         except FileNotFoundError:
             return []
         return sorted(names, reverse=True)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _delete_locked(path: Path) -> bool:
+    """Unlink ``path`` while holding its exclusive lock; False when it is already gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False  # another worker pruned it first
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _same_file(fd, path):
+            return False
+        path.unlink()
+        return True
+    finally:
+        os.close(fd)
 
 
 def _lines_backwards(path: Path) -> Iterator[bytes]:

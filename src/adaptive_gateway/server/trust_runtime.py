@@ -3,7 +3,9 @@ view, the decision client, and the write-behind of receipts and run folders.
 
 Settings are compiled once per config section (a reload swaps them) and looked up by the section's
 identity; the ledger snapshot is refreshed by a background task; receipts and runs are written by a
-worker thread in batches. Nothing here reads a file or a database per request.
+worker thread in batches, and receipt day files past ``trust.receipts.retention_days`` are pruned at
+start and then every ``prune_interval`` seconds (every worker may prune: deletion takes the same
+lock as appends). Nothing here reads a file or a database per request.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from adaptive_gateway.trust.settings import TrustSettings, compile_trust
 log = logging.getLogger("adaptive_gateway.trust")
 Record = tuple[str, bytes | None, dict[str, Any] | None]  # (receipt id, receipt JSON, run folder files)
 _CACHE_SIZE = 4  # configs in flight at once during reloads
+PRUNE_INTERVAL = 3600.0  # seconds between two receipt retention passes
 
 
 class TrustRuntime:
@@ -47,6 +50,8 @@ class TrustRuntime:
         self.writer: BackgroundWriter[Record] = BackgroundWriter(self._write)
         self._settings: dict[int, tuple[TrustConfig, TrustSettings]] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
+        self.prune_interval = PRUNE_INTERVAL
 
     # ---- lookups on the request path ----------------------------------------------------------------
 
@@ -103,6 +108,24 @@ class TrustRuntime:
         self.writer.start()
         await asyncio.to_thread(self.consent_view.refresh)
         self._poller = asyncio.create_task(self._poll(), name="consent-ledger-poll")
+        self._pruner = asyncio.create_task(self._prune_periodically(), name="receipts-retention")
+
+    def prune_receipts(self) -> list[str]:
+        """Delete receipt day files past ``trust.receipts.retention_days`` (0: keep all); the days."""
+        days = self.settings_for(self.current()).receipts.retention_days
+        return self.receipts.prune(days) if days > 0 else []
+
+    async def _prune_periodically(self) -> None:
+        while True:
+            try:
+                pruned = await asyncio.to_thread(self.prune_receipts)
+                if pruned:
+                    log.info(
+                        "receipts: deleted %d day file(s) past retention: %s", len(pruned), ", ".join(pruned)
+                    )
+            except Exception:
+                log.exception("pruning receipts failed")
+            await asyncio.sleep(self.prune_interval)
 
     async def _poll(self) -> None:
         while True:
@@ -113,9 +136,10 @@ class TrustRuntime:
                 log.exception("re-reading the consent ledger failed")
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._poller
+        for task in (self._poller, self._pruner):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         await self.writer.stop()
         await self.decider.close()

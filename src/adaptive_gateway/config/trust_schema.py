@@ -109,6 +109,14 @@ class InjectionOptions(_Strict):
     )
 
 
+class MemorySourceOptions(_Strict):
+    """Shared-memory items as context sources (trust/memory_sources.py)."""
+
+    reads_ttl_seconds: float = Field(
+        1800, ge=0, description="items a key read over MCP raise its requests for this long; 0: never"
+    )
+
+
 class ReceiptOptions(_Strict):
     enabled: bool = True
     record_content: bool = False  # message text in receipts (hashes are always there)
@@ -141,6 +149,7 @@ class TrustConfig(_Strict):
     tenants: dict[str, PrincipalTrust] = {}
     decision: DecisionEndpoint | None = None
     injection: InjectionOptions = InjectionOptions()
+    memory: MemorySourceOptions = MemorySourceOptions()
     receipts: ReceiptOptions = ReceiptOptions()
     record_runs: bool = False
     ledger_poll_seconds: float = Field(1.0, gt=0, description="how often the consent ledger is re-read")

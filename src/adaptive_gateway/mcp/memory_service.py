@@ -1,10 +1,14 @@
 """The shared memory as the MCP tools use it: one store per process, created on first use, and every
-call run in a worker thread (the memory package is synchronous: git subprocesses and file locks)."""
+call run in a worker thread (the memory package is synchronous: git subprocesses and file locks).
+
+The service also tells listeners (the trust extension) which items a client was handed, and looks up
+an item's trust level, so memory read over MCP counts as a context source of that key's requests
+(``trust/memory_sources.py``)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,9 +16,21 @@ import anyio.to_thread
 
 from adaptive_gateway.mcp.context import ToolError
 from adaptive_gateway.mcp.guard import ContentGuard
-from adaptive_gateway.memory import HandoffBook, MemorySearch, MemoryStore, MemorySync, default_root
+from adaptive_gateway.memory import (
+    HandoffBook,
+    MemorySearch,
+    MemoryStore,
+    MemoryStoreError,
+    MemorySync,
+    TrustLevel,
+    default_root,
+)
+from adaptive_gateway.memory.frontmatter import read_trust_level
+from adaptive_gateway.trust.memory_sources import source_name
 
 T = TypeVar("T")
+# (the caller's principal, [(source name "memory:<id>", trust level)]) for every item handed out
+HandOutListener = Callable[[object, Sequence[tuple[str, str]]], None]
 
 
 class MemoryService:
@@ -27,6 +43,7 @@ class MemoryService:
         self._store: MemoryStore | None = None
         self._search: MemorySearch | None = None
         self._sync: MemorySync | None = None
+        self.on_handout: list[HandOutListener] = []
 
     def repository_exists(self) -> bool:
         """Whether the memory repository is already on disk (checking does not create it)."""
@@ -62,6 +79,34 @@ class MemoryService:
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in a worker thread (it may open the repository, run git, take the lock)."""
         return await anyio.to_thread.run_sync(fn)
+
+    def handed_out(self, principal: object, items: Iterable[tuple[str, str, str]]) -> None:
+        """Tell the listeners that ``principal`` was given these items: ``(id, namespace, level)``."""
+        if not self.on_handout:
+            return
+        sources = [(source_name(item_id, namespace), level) for item_id, namespace, level in items]
+        for listener in self.on_handout if sources else ():
+            listener(principal, sources)
+
+    async def level_of(self, name: str) -> str | None:
+        """The trust level of item ``<id>`` or ``<namespace>/<id>`` (the highest, when the id is in
+        several namespaces); None when there is no such item. Never creates the repository."""
+        namespace, _, item_id = name.rpartition("/")
+        if not item_id or not self.repository_exists():
+            return None
+
+        def find() -> str | None:
+            levels = [
+                read_trust_level(path.read_text(encoding="utf-8")) or TrustLevel.INTERNAL  # the default
+                for path in self.store.item_paths(namespace or None)
+                if path.stem == item_id
+            ]
+            return max(levels, key=lambda level: level.rank).value if levels else None
+
+        try:
+            return await self.run(find)
+        except (MemoryStoreError, OSError):
+            return None
 
     def refuse_secrets(self, *texts: str) -> None:
         """Shared memory is synced to git remotes: refuse text that carries a secret."""

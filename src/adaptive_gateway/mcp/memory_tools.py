@@ -41,11 +41,13 @@ class MemoryTools:
                 limit=int(args.get("limit", 10)),
             )
         )
+        self.memory.handed_out(caller.principal, [(h.id, h.namespace, h.trust_level.value) for h in hits])
         return ToolOutput.of({"query": args["query"], "hits": [hit_to_dict(h) for h in hits]})
 
     async def read(self, caller: Caller, args: Args) -> ToolOutput:
         store = self.memory.store
         item = await self.memory.run(lambda: store.read(args["id"], args.get("namespace")))
+        self.memory.handed_out(caller.principal, [(item.id, item.namespace, item.trust_level.value)])
         data = item_to_dict(item)
         return ToolOutput(f"# {item.title}\n\n{item.body}".strip(), data)
 

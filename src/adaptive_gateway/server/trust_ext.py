@@ -12,7 +12,9 @@ Installs (first of all extensions, so a blocked request consumes no quota):
   completions), which do not go through the planner;
 * ``GET /api/receipts``, ``GET /api/receipts/{id}`` and ``POST /v1/simulate`` (``server/trust_http.py``);
 * the consent ledger poller and the writer as startup / shutdown hooks; a readiness check that
-  reports the ledger's integrity.
+  reports the ledger's integrity;
+* at startup, when the MCP extension is installed, its memory service reports the items it hands
+  to clients and looks up an item's level for the stage (``trust/memory_sources.py``).
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ def _wrap_forward(gw: Gateway, stage: TrustStage, ids: ReceiptIds) -> None:
             if model
             else None
         )
+        await stage.memory_sources(ctx)
         stage.guard_forward(ctx, forward_texts(body), dep)
         return await forward(ctx, path, body, stream)
 
@@ -170,7 +173,9 @@ def _key_level(app: GatewayApp) -> Callable[[object], str | None]:
 def install(app: GatewayApp) -> None:
     gw = app.gateway
     runtime = TrustRuntime(gateway_home(), lambda: gw.config)
-    stage = TrustStage(runtime.settings_for, runtime.consents, runtime.decider, _key_level(app))
+    stage = TrustStage(
+        runtime.settings_for, runtime.consents, runtime.decider, _key_level(app), runtime.memory_reads
+    )
     gw.stages.insert(0, stage)
     gw.filters.append(stage.candidate_filter)
     gw.finishers.append(runtime.finish)
@@ -197,4 +202,18 @@ def install(app: GatewayApp) -> None:
 
     gw.readiness.append(ledger_ready)
     app.on_startup.append(runtime.start)
+    app.on_startup.append(lambda: _connect_memory(app, runtime))
     app.on_shutdown.append(runtime.stop)
+
+
+async def _connect_memory(app: GatewayApp, runtime: TrustRuntime) -> None:
+    """Let the MCP extension's memory service (built at its install, before any startup hook) report
+    the items it hands out and look up item levels. Without that extension, memory reads do not count
+    and ``x-context-sources: memory:<id>`` needs an explicit level."""
+    from adaptive_gateway.server.mcp_ext import runtime_of  # installed after this extension
+
+    mcp = runtime_of(app)
+    if mcp is not None:
+        memory = mcp.reflector.memory
+        memory.on_handout.append(runtime.memory_reads.handed_out)
+        runtime.memory_reads.lookup = memory.level_of

@@ -58,6 +58,7 @@ class TrustSettings:
     tenants: Mapping[str, PrincipalTrust]
     decision: DecisionEndpoint | None
     injection: InjectionPolicy | None  # None: not scanned
+    memory_reads_ttl: float  # seconds memory items read over MCP count for the key that read them
     receipts: ReceiptOptions
     record_runs: bool
     ledger_poll_seconds: float
@@ -166,6 +167,7 @@ def compile_trust(section: TrustConfig, providers: Mapping[str, ProviderConfig])
         tenants=MappingProxyType(dict(section.tenants)),
         decision=section.decision,
         injection=_injection(section),
+        memory_reads_ttl=section.memory.reads_ttl_seconds,
         receipts=section.receipts,
         record_runs=section.record_runs,
         ledger_poll_seconds=section.ledger_poll_seconds,

@@ -5,7 +5,8 @@ Runs first among the pipeline stages (before admission, so a blocked request con
 1. scan the request's text once (``trust/content.py``) and classify it: the highest of the caller's
    default, the ``x-trust-level`` header (lowering only when the key may), the context sources'
    tags (``x-context-sources: memory:notes/q3=confidential, file:README.md=public`` or
-   ``ctx.notes["trust.sources"]`` set by a context provider such as MCP memory) and the findings;
+   ``ctx.notes["trust.sources"]``, where the shared-memory items this key read over MCP recently and
+   ``memory:<id>`` items named without a level are put, ``trust/memory_sources.py``) and the findings;
 2. look for prompt injection in user text and tool results (``trust/injection.py``); with
    ``trust.injection.action: block`` a finding raises, else it is only recorded;
 3. apply the level's action: ``block`` raises; ``redact`` rewrites the request (placeholders are
@@ -35,6 +36,8 @@ from adaptive_gateway.trust.detectors import Finding
 from adaptive_gateway.trust.eligibility import PREFIX, Consents, EligibilityCache, Veto, reachable
 from adaptive_gateway.trust.injection import summarize_injection
 from adaptive_gateway.trust.levels import TrustLevel
+from adaptive_gateway.trust.memory_sources import PREFIX as MEMORY_PREFIX
+from adaptive_gateway.trust.memory_sources import MemoryReads
 from adaptive_gateway.trust.opa import DecisionClient
 from adaptive_gateway.trust.policy import Verdict, VerdictKind, classify, describe_findings
 from adaptive_gateway.trust.settings import PrincipalDefaults, TrustSettings
@@ -80,12 +83,14 @@ def header_level(headers: Mapping[str, str]) -> TrustLevel | None:
 
 
 def context_sources(headers: Mapping[str, str], notes: Mapping[str, Any]) -> dict[str, TrustLevel]:
-    """Tags of the context sources a request used: the header's and a context provider's."""
+    """Tags of the context sources a request used: the header's and a context provider's (a
+    ``memory:<id>`` named without a level counts once its stored level is in the notes)."""
     tags: dict[str, TrustLevel] = {}
+    noted = notes.get(SOURCES_NOTE) or {}
     raw = headers.get(SOURCES_HEADER)
     for item in raw.split(",") if raw else ():
         name, sep, level = item.strip().rpartition("=")
-        if not item.strip():
+        if not item.strip() or (not sep and level in noted):
             continue
         try:
             if not sep or not name.strip():
@@ -93,9 +98,16 @@ def context_sources(headers: Mapping[str, str], notes: Mapping[str, Any]) -> dic
             tags[name.strip()] = TrustLevel.parse(level)
         except ValueError as exc:
             raise InvalidRequest(f"{SOURCES_HEADER}: {item.strip()!r}: {exc}") from None
-    for name, level in (notes.get(SOURCES_NOTE) or {}).items():
+    for name, level in noted.items():
         tags[str(name)] = max(tags.get(str(name), TrustLevel.PUBLIC), TrustLevel.parse(level))
     return tags
+
+
+def unlabelled_memory(headers: Mapping[str, str]) -> list[str]:
+    """The ``memory:<id>`` items of ``x-context-sources`` given without a level."""
+    raw = headers.get(SOURCES_HEADER)
+    items = (item.strip() for item in raw.split(",")) if raw else ()
+    return [item for item in items if item.startswith(MEMORY_PREFIX) and "=" not in item]
 
 
 def run_snapshot(req: ChatRequest, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -121,11 +133,13 @@ class TrustStage:
         consents: Callable[[], Consents],
         decider: DecisionClient,
         key_level: KeyLevel = _no_key_level,
+        memory: MemoryReads | None = None,
     ) -> None:
         self.settings_for = settings_for
         self.consents = consents
         self.decider = decider
         self.key_level = key_level
+        self.memory = memory
         self.eligibility = EligibilityCache()
         self._verdicts: dict[tuple[TrustLevel, TrustLevel, str], Verdict] = {}
 
@@ -136,6 +150,7 @@ class TrustStage:
         settings = self.settings_for(ctx.config)
         if not settings.enabled:
             return
+        await self.memory_sources(ctx, settings)
         scan = scan_request(settings.detectors, req)
         decision = self.classify(ctx, settings, scan.findings)
         if settings.injection is not None:
@@ -144,6 +159,27 @@ class TrustStage:
         if decision.record_runs:
             decision.run_request = run_snapshot(req, ctx.headers)
         await self._apply(ctx, settings, decision, scan, req)
+
+    async def memory_sources(self, ctx: StageContext, settings: TrustSettings | None = None) -> None:
+        """Add to ``ctx.notes["trust.sources"]`` the memory items this caller was handed over MCP within
+        ``trust.memory.reads_ttl_seconds`` and those it names in ``x-context-sources`` without a level
+        (their stored level); the classification then counts them like any tagged source."""
+        settings = settings or self.settings_for(ctx.config)
+        memory = self.memory
+        named = unlabelled_memory(ctx.headers)
+        if memory is None or not settings.enabled:
+            return  # a named item without a level is then refused by context_sources
+        tags = memory.recent(ctx.principal, settings.memory_reads_ttl)
+        if named:
+            try:
+                tags.update(await memory.resolve(named))
+            except LookupError as exc:
+                raise InvalidRequest(f"{SOURCES_HEADER}: {exc}") from None
+        if tags:
+            noted = {str(k): TrustLevel.parse(v) for k, v in (ctx.notes.get(SOURCES_NOTE) or {}).items()}
+            for name, level in tags.items():
+                noted[name] = max(noted.get(name, TrustLevel.PUBLIC), level)
+            ctx.notes[SOURCES_NOTE] = noted
 
     def candidate_filter(self, ctx: StageContext) -> Veto | None:
         """The planner's candidate filter for ``ctx`` (None when the stage did not run)."""

@@ -127,3 +127,31 @@ async def test_reads_do_not_count_with_a_zero_ttl(env: Env) -> None:
     async with mcp_client(env.gateway.url, MASTER_KEY) as client:
         await call(client, "memory_read", id=plan)
     assert (await env.chat(MASTER_KEY, "smart", "hi")).headers["x-adaptive-provider"] == "cloud"
+
+
+async def test_a_read_on_one_worker_counts_on_another(env: Env, tmp_path: Path) -> None:
+    """Two gateways on one home (as the workers of one `start --workers 2`): a confidential item read over
+    MCP on the first keeps the same key's chat on the second away from the hosted provider."""
+    plan, _ = await write_items(env)
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = GatewayThread(env.gateway.config_path.read_text(), second_dir).start()
+    try:
+        async with httpx.AsyncClient(base_url=second.url, timeout=10) as http:
+            before = await http.post(
+                "/v1/chat/completions",
+                headers={"authorization": f"Bearer {MASTER_KEY}"},
+                json={"model": "smart", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert before.headers["x-adaptive-provider"] == "cloud"
+            async with mcp_client(env.gateway.url, MASTER_KEY) as client:
+                await call(client, "memory_read", id=plan)
+            after = await http.post(
+                "/v1/chat/completions",
+                headers={"authorization": f"Bearer {MASTER_KEY}"},
+                json={"model": "smart", "messages": [{"role": "user", "content": SECRET_PLAN}]},
+            )
+        assert after.status_code == 200 and after.headers["x-adaptive-provider"] == "box"
+        assert SECRET_PLAN not in json.dumps([r.json for r in env.cloud.received])
+    finally:
+        second.stop()

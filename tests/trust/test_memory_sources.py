@@ -80,3 +80,60 @@ def test_the_header_names_memory_items_with_or_without_a_level() -> None:
         context_sources(headers, {})  # not looked up: refused, as any source without a level
     tags = context_sources(headers, {SOURCES_NOTE: {"memory:q3": "confidential"}})
     assert tags == {"file:a.md": P, "memory:q3": C, "memory:team/plan": S}
+
+
+def test_reads_are_shared_through_the_file_across_workers_and_restarts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    from adaptive_gateway.pipeline.context import Principal
+    from adaptive_gateway.trust.levels import TrustLevel
+    from adaptive_gateway.trust.memory_sources import MemoryReads
+
+    share = tmp_path / "trust" / "memory-reads.jsonl"
+    alice, bob = Principal("key_a", "virtual"), Principal("key_b", "virtual")
+    worker_1, worker_2 = MemoryReads(share=share), MemoryReads(share=share)
+    assert worker_2.recent(alice, 60) == {}
+    worker_1.handed_out(alice, [("memory:q3", "confidential")])
+    # the other worker sees it on the next request, for that key only
+    assert worker_2.recent(alice, 60) == {"memory:q3": TrustLevel.CONFIDENTIAL}
+    assert worker_2.recent(bob, 60) == {}
+    assert stat.S_IMODE(os.stat(share).st_mode) == 0o600
+    assert b"confidential" in share.read_bytes() and b"key_a" in share.read_bytes()
+    # a restarted worker reads the file from the start
+    assert MemoryReads(share=share).recent(alice, 60) == {"memory:q3": TrustLevel.CONFIDENTIAL}
+    # a torn last line is read once it is complete; garbage lines are skipped
+    with open(share, "ab") as fh:
+        fh.write(b"not json\n")
+        fh.write(b'{"k": "virtual:key_b", "n": "memory:x", "l": "secret"')
+    assert worker_2.recent(bob, 60) == {}
+    with open(share, "ab") as fh:
+        fh.write(b', "t": 1e18}\n'.replace(b"1e18", str(__import__("time").time()).encode()))
+    assert worker_2.recent(bob, 60) == {"memory:x": TrustLevel.SECRET}
+
+
+def test_old_reads_in_the_file_expire_and_compaction_keeps_live_ones(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import orjson
+
+    from adaptive_gateway.pipeline.context import Principal
+    from adaptive_gateway.trust import memory_sources
+    from adaptive_gateway.trust.memory_sources import MemoryReads
+
+    share = tmp_path / "memory-reads.jsonl"
+    old = time.time() - 2 * memory_sources.SHARE_KEEP_SECONDS
+    share.write_bytes(
+        b"".join(
+            orjson.dumps({"k": "virtual:key_a", "n": f"memory:old{i}", "l": "secret", "t": old}) + b"\n"
+            for i in range(50)
+        )
+    )
+    alice = Principal("key_a", "virtual")
+    reads = MemoryReads(share=share)
+    assert reads.recent(alice, 3600) == {}  # far older than the TTL
+    monkeypatch.setattr(memory_sources, "SHARE_COMPACT_BYTES", 100)
+    reads.handed_out(alice, [("memory:new", "internal")])
+    assert b"old" not in share.read_bytes() and b"memory:new" in share.read_bytes()
+    other = MemoryReads(share=share)
+    assert list(other.recent(alice, 3600)) == ["memory:new"]

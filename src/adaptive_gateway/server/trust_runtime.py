@@ -30,6 +30,7 @@ from adaptive_gateway.ledger.writer import BackgroundWriter
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, build_receipt, run_parts
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
+from adaptive_gateway.trust.memory_sources import SHARE_FILE as MEMORY_READS_FILE
 from adaptive_gateway.trust.memory_sources import MemoryReads
 from adaptive_gateway.trust.opa import DecisionClient
 from adaptive_gateway.trust.settings import TrustSettings, compile_trust
@@ -49,9 +50,8 @@ class TrustRuntime:
         self.receipts = ReceiptStore(home / RECEIPTS_DIR)
         self.runs = RunStore(home / RUNS_DIR)
         self.writer: BackgroundWriter[Record] = BackgroundWriter(self._write)
-        self.memory_reads = (
-            MemoryReads()
-        )  # memory items each key was handed over MCP (trust/memory_sources.py)
+        # memory items each key was handed over MCP, shared by the workers (trust/memory_sources.py)
+        self.memory_reads = MemoryReads(share=home / MEMORY_READS_FILE)
         self._settings: dict[int, tuple[TrustConfig, TrustSettings]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None

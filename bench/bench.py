@@ -3,8 +3,9 @@ OpenAI / Anthropic answers), driven by wrk. Prints requests/s, p50 / p99, added 
 request (utime + stime of its whole process tree from /proc) and RSS.
 
 Env knobs: DUR (s, default 8), WARM (s, 2), CONCS ("1 64"), MODES ("json stream"), WORKERS (nproc),
-SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway routed3 translate cached vkey
-vkey-plain vkey-redis), OUT (bench/out).
+SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway unique routed3 translate cached vkey
+vkey-plain vkey-redis), OUT (bench/out). Row ``unique`` sends a new last message every request (the
+others repeat one request, so the trust scan's per-text memo answers their scans).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CONCS = [int(c) for c in os.environ.get("CONCS", "1 64").split()]
 MODES = os.environ.get("MODES", "json stream").split()
 WORKERS = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
 SLOW_STREAMS = int(os.environ.get("SLOW_STREAMS", "1000"))
-ROWS = os.environ.get("ROWS", "direct gateway routed3 translate cached vkey vkey-redis").split()
+ROWS = os.environ.get("ROWS", "direct gateway unique routed3 translate cached vkey vkey-redis").split()
 GW_PORT = 18140
 KEY = "sk-bench-0123456789abcdef"
 TCK = os.sysconf("SC_CLK_TCK")
@@ -227,10 +228,18 @@ RESULT = re.compile(r"(\w+)=([\d.]+)")
 
 
 def wrk(
-    url: str, model: str, stream: bool, conns: int, seconds: int, auth: bool, key: str = KEY
+    url: str,
+    model: str,
+    stream: bool,
+    conns: int,
+    seconds: int,
+    auth: bool,
+    key: str = KEY,
+    unique: bool = False,
 ) -> dict[str, float]:
     env = {
         **os.environ,
+        "BENCH_UNIQUE": "1" if unique else "0",
         "BENCH_BODY": str(HERE / "request.json"),
         "BENCH_MODEL": model,
         "BENCH_STREAM": "1" if stream else "0",
@@ -254,14 +263,22 @@ def wrk(
 
 
 def measure(
-    name: str, url: str, model: str, mode: str, conns: int, pid: int, auth: bool, key: str = KEY
+    name: str,
+    url: str,
+    model: str,
+    mode: str,
+    conns: int,
+    pid: int,
+    auth: bool,
+    key: str = KEY,
+    unique: bool = False,
 ) -> dict[str, object]:
     stream = mode == "stream"
     settle([pid])
-    wrk(url, model, stream, conns, WARM, auth, key)
+    wrk(url, model, stream, conns, WARM, auth, key, unique)
     settle([pid])
     c0 = cpu_seconds(pid)
-    res = wrk(url, model, stream, conns, DUR, auth, key)
+    res = wrk(url, model, stream, conns, DUR, auth, key, unique)
     c1 = cpu_seconds(pid)
     reqs = res.get("requests", 0) or 1
     errors = sum(
@@ -379,6 +396,8 @@ def main() -> None:
                     rows.append(measure("gateway", gateway, f"bench-{mode}", mode, c, gw, True))
                 for name, url, pid, key in extra.targets(mode):
                     rows.append(measure(name, url, f"bench-{mode}", mode, c, pid, True, key))
+                if "unique" in ROWS:  # every request a new last message: the trust scan memo never helps
+                    rows.append(measure("unique", gateway, f"bench-{mode}", mode, c, gw, True, unique=True))
                 if "routed3" in ROWS:
                     rows.append(measure("3 deploys", gateway, f"routed3-{mode}", mode, c, gw, True))
                 if "translate" in ROWS and translation_available():

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from contextlib import suppress
 from typing import Generic, TypeVar
+
+from adaptive_gateway.tasks import cancel
 
 T = TypeVar("T")
 log = logging.getLogger("adaptive_gateway.ledger")
@@ -103,8 +104,5 @@ class BackgroundWriter(Generic[T]):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         await self.flush()

@@ -17,6 +17,7 @@ from typing import IO, Any
 import orjson
 
 from adaptive_gateway.observability.sample import Sample
+from adaptive_gateway.tasks import cancel
 
 
 class RequestLog:
@@ -60,11 +61,8 @@ class RequestLog:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self.flush()
         if self._out is not None and self.path:
             self._out.close()

@@ -25,7 +25,6 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import suppress
 from typing import Any
 
 from adaptive_gateway.config.observability_schema import RecordingConfig
@@ -44,6 +43,7 @@ from adaptive_gateway.server.observability_sample import (
 from adaptive_gateway.store.db import Store
 from adaptive_gateway.store.models import NANO, utcnow
 from adaptive_gateway.store.recordings import RecordingWriter, prune_recordings, record_flags
+from adaptive_gateway.tasks import cancel
 from adaptive_gateway.types import ChatResponse, TextDelta
 
 log = logging.getLogger("adaptive_gateway.observability")
@@ -249,10 +249,7 @@ class Recorder:
                 log.warning("recordings housekeeping failed: %s", exc)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self.writer is not None:
             await self.writer.stop()

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from typing import Any
 
 from adaptive_gateway import __version__
@@ -33,6 +32,7 @@ from adaptive_gateway.server.observability_sample import (
     response_view,
     sample_of,
 )
+from adaptive_gateway.tasks import cancel
 from adaptive_gateway.types import ChatResponse
 
 log = logging.getLogger("adaptive_gateway.observability")
@@ -174,11 +174,8 @@ class ObservabilityRuntime:
                 await self.recorder.start(store, lambda: int(acc.table.version))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self.sync()
         if self.recorder is not None:
             await self.recorder.stop()

@@ -8,7 +8,6 @@ without calling an upstream; pipeline stages (limits, budgets) are not run, so n
 from __future__ import annotations
 
 import asyncio
-from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import orjson
@@ -23,6 +22,7 @@ from adaptive_gateway.routing.explain import explain, providers_view
 from adaptive_gateway.routing.probes import Prober
 from adaptive_gateway.server.http import Http
 from adaptive_gateway.server.proxy import decode_json, new_context, send_error
+from adaptive_gateway.tasks import cancel
 from adaptive_gateway.wire.openai_chat import OpenAIChatWire
 
 if TYPE_CHECKING:
@@ -96,10 +96,7 @@ def install(app: GatewayApp) -> None:
         tasks.append(asyncio.create_task(prober.loop(lambda: gw.config)))
 
     async def shutdown() -> None:
-        for task in tasks:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await cancel(*tasks)
         await router.close()
 
     async def breakers_ready() -> tuple[str, bool, str]:

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from adaptive_gateway.ledger.runs import RUNS_DIR, RunStore
 from adaptive_gateway.ledger.writer import BackgroundWriter
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, build_receipt, run_parts
+from adaptive_gateway.tasks import cancel
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.memory_sources import SHARE_FILE as MEMORY_READS_FILE
 from adaptive_gateway.trust.memory_sources import MemoryReads
@@ -140,10 +140,6 @@ class TrustRuntime:
                 log.exception("re-reading the consent ledger failed")
 
     async def stop(self) -> None:
-        for task in (self._poller, self._pruner):
-            if task is not None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+        await cancel(self._poller, self._pruner)
         await self.writer.stop()
         await self.decider.close()

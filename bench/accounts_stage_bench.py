@@ -2,9 +2,13 @@
 stage, planning, settlement, every finisher, the write-behind flush) without HTTP or an upstream, so
 only our CPU counts. Rows: the master key, a virtual key without limits, and a virtual key with a budget,
 RPM and TPM on the in-process counters and on Redis. Process CPU per request, 32 requests in flight,
-median of alternating rounds.
+median of alternating rounds; against the master key both as the difference of the medians and as the
+median of the differences within a round ("paired"). With Redis it also prints how many admissions
+each script call carried (state/redis.py coalesces those of one loop iteration).
 
     .venv/bin/python bench/accounts_stage_bench.py            # REDIS_URL=... for the Redis row
+    COUNTERS=redis ROUNDS=7 .venv/bin/python bench/accounts_stage_bench.py   # only the Redis rows
+    ROWS="master,key + limits" SAMPLES=1 ...                                   # some rows, every round
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ async def measure(redis: bool) -> dict[str, list[float]]:
         async with acc.store.session() as session:
             keys[name] = (await service.create_key(session, service.SYSTEM, KeyCreate(name=name, **spec))).key
     await acc.reload_table()
+    rows = os.environ.get("ROWS")
+    if rows:
+        keys = {name: key for name, key in keys.items() if name in rows.split(",")}
     raw = (ROOT / "bench" / "request.json").read_bytes().replace(b'"MODEL"', b'"bench-json"')
     wire, dep = OpenAIChatWire(), gw.config.models["bench-json"].deployments[0]
 
@@ -97,7 +104,10 @@ async def measure(redis: bool) -> dict[str, list[float]]:
             t0 = time.process_time()
             await run(key, N)
             await asyncio.sleep(0.6)  # ...and count the flush of these rows
-            out[name].append((time.process_time() - t0 - 2 * 0.0) / N * 1e6)
+            out[name].append((time.process_time() - t0) / N * 1e6)
+    primary = getattr(acc.counters, "primary", None)
+    if primary is not None and getattr(primary, "calls", 0):
+        print(f"  admissions per Redis script call: {primary.plans / primary.calls:.1f}")
     await app.shutdown()
     return out
 
@@ -106,13 +116,24 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     home = tempfile.mkdtemp(prefix="agw-stage-bench-")
     os.environ["ADAPTIVE_GATEWAY_HOME"] = home
-    for label, redis in (("in-process counters", False), ("Redis counters", True)):
+    wanted = os.environ.get("COUNTERS", "memory,redis").split(",")
+    modes = [("in-process counters", False), ("Redis counters", True)]
+    for label, redis in [m for m in modes if ("redis" if m[1] else "memory") in wanted]:
         res = uvloop.run(measure(redis))  # the server's loop
         base = statistics.median(res["master"])
-        print(f"{label}: CPU µs per request (median of {ROUNDS} rounds of {N}, {INFLIGHT} in flight)")
+        print(
+            f"{label}: CPU µs per request (median of {ROUNDS} rounds of {N}, {INFLIGHT} in flight); "
+            "vs master: difference of the medians, and median of the differences within a round"
+        )
         for name, samples in res.items():
             med = statistics.median(samples)
-            print(f"  {name:14} {med:7.1f}   {med - base:+6.1f} ({(med / base - 1) * 100:+.1f} %)")
+            paired = statistics.median(x - m for x, m in zip(samples, res["master"], strict=True))
+            print(
+                f"  {name:14} {med:7.1f}   {med - base:+6.1f} ({(med / base - 1) * 100:+.1f} %)"
+                f"   paired {paired:+6.1f}"
+            )
+            if os.environ.get("SAMPLES"):
+                print("                 " + " ".join(f"{x:.0f}" for x in samples))
 
 
 if __name__ == "__main__":

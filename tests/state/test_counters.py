@@ -15,6 +15,7 @@ from adaptive_gateway.state import (
     LeaseOp,
     MemoryCounters,
     Settlement,
+    StateUnavailable,
     WindowOp,
 )
 from adaptive_gateway.state.redis import RedisCounters
@@ -159,3 +160,99 @@ async def test_sliding_window_frees_units_sixty_seconds_after_their_second() -> 
     now[0] = 1060.0
     ok = await mem.admit(plan("z", windows=[op]))
     assert ok.ok and ok.remaining == [0] and ok.reset == [pytest.approx(1070 - 1060.0)]
+
+
+async def test_plans_issued_together_are_decided_one_by_one(counters: Counters) -> None:
+    """Admissions of one loop iteration (one script call in Redis): each plan in order, all or nothing."""
+    budget = "b:k:t:all"
+    win = WindowOp("w:k:t:r", 3, 1)
+    plans = [
+        plan("a", windows=[win], budgets=[BudgetOp(budget, 1000, 600, True, FAR)]),
+        plan("b", windows=[win], budgets=[BudgetOp(budget, 1000, 600, True, FAR)]),  # over the budget
+        plan("c", windows=[win], leases=[LeaseOp("c:k:t", 1)]),
+        plan("d", windows=[win], leases=[LeaseOp("c:k:t", 1)]),  # the one lease is taken by "c"
+        plan("e", windows=[win]),
+        plan("f", windows=[win]),  # the window is full
+    ]
+    results = await asyncio.gather(*[counters.admit(p) for p in plans])
+    assert [r.ok for r in results] == [True, False, True, False, True, False]
+    assert [r.remaining for r in results if r.ok] == [[2], [1], [0]], "refused plans took nothing"
+    assert (results[1].denied, results[1].spent, results[1].reserved) == ("budget", [0], [600])
+    assert results[3].denied == "lease" and results[5].denied == "window"
+    assert await counters.budget_state([budget]) == [(0, 600)]
+
+
+async def test_settlements_of_one_batch_apply_in_order(counters: Counters) -> None:
+    key, win = "b:k:o:all", "w:k:o:t"
+    ops = [WindowOp(win, 1000, 100)]
+    admitted = [
+        await counters.admit(plan(lid, windows=ops, budgets=[BudgetOp(key, 10_000, 500, True, FAR)]))
+        for lid in ("a", "b")
+    ]
+    items = [
+        Settlement(lid, res.bucket, res.backend, windows=[(win, -90)], budgets=[(key, cost, FAR)])
+        for lid, res, cost in zip(("a", "b"), admitted, (300, 200), strict=True)
+    ]
+    items.append(Settlement("a", admitted[0].bucket, admitted[0].backend, budgets=[(key, 0, FAR)]))  # again
+    assert await counters.settle(items) == [[(0, 300)], [(300, 500)], [(500, 500)]]
+    assert await counters.budget_state([key]) == [(500, 0)], "each reservation released once"
+    after = await counters.admit(plan("c", windows=[WindowOp(win, 1000, 1)]))
+    assert after.remaining == [1000 - 2 * 10 - 1], "token windows corrected to actual usage"
+
+
+async def test_two_replicas_admit_exactly_the_limit(redis_prefix: str) -> None:
+    """Two connections (as two replicas would have), many admissions in flight on each."""
+    replicas = [RedisCounters(REDIS_URL, redis_prefix) for _ in range(2)]
+    budget = BudgetOp("b:k:r:all", 40 * 250, 250, True, FAR)
+    try:
+
+        async def one(i: int) -> bool:
+            ops = [WindowOp("w:k:r:r", 25, 1)]
+            return (await replicas[i % 2].admit(plan(f"r{i}", windows=ops))).ok
+
+        async def spend(i: int) -> bool:
+            return (await replicas[i % 2].admit(plan(f"s{i}", budgets=[budget]))).ok
+
+        assert sum(await asyncio.gather(*[one(i) for i in range(120)])) == 25
+        assert sum(await asyncio.gather(*[spend(i) for i in range(120)])) == 40
+        assert await replicas[0].budget_state([budget.key]) == [(0, 40 * 250)]
+        assert all(r.calls < r.plans for r in replicas), "admissions were sent in batches"
+    finally:
+        for r in replicas:
+            await r.close()
+
+
+async def test_an_admission_cancelled_in_flight_gives_back_what_it_took(redis_prefix: str) -> None:
+    counters = RedisCounters(REDIS_URL, redis_prefix)
+    lease, budget = LeaseOp("c:k:x", 1), BudgetOp("b:k:x:all", 1000, 700, True, FAR)
+    try:
+        waiting = asyncio.ensure_future(counters.admit(plan("a", leases=[lease], budgets=[budget])))
+        await asyncio.sleep(0)  # queued in the batch, not yet answered
+        waiting.cancel()
+        for i in range(100):  # refused while "a" holds the lease and the reservation
+            res = await counters.admit(plan(f"b{i}", leases=[lease], budgets=[budget]))
+            if res.ok:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting.cancelled()
+        assert res.ok, "the cancelled admission gave back its lease and its reservation"
+        assert await counters.budget_state([budget.key]) == [(0, 700)], "only the new reservation"
+    finally:
+        await counters.close()
+
+
+async def test_unreachable_redis_fails_every_admission_of_the_batch() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    counters = RedisCounters(f"redis://127.0.0.1:{port}/0", "agwt:", timeout=0.5)
+    try:
+        results = await asyncio.gather(
+            *[counters.admit(plan(f"r{i}", windows=[WindowOp("w:x", 5, 1)])) for i in range(3)],
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, StateUnavailable) for r in results)
+    finally:
+        await counters.close()

@@ -69,6 +69,13 @@ class ResilientCounters:
         return self.local.admit_now(plan)
 
     async def settle(self, items: list[Settlement]) -> list[SettleResult]:
+        if all(s.backend == "redis" for s in items):  # the usual case: one call, no bookkeeping
+            try:
+                return await self.primary.settle(items)
+            except StateUnavailable as exc:
+                # reservations and leases in Redis expire on their own; spend is re-seeded from the store
+                self._down(exc)
+                return [[] for _ in items]
         remote = [s for s in items if s.backend == "redis"]
         results: dict[int, SettleResult] = {}
         if remote:

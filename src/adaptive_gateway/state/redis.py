@@ -1,11 +1,22 @@
-"""Counters in Redis, shared by every worker and replica: one Lua script per admission (one round
-trip), settlements batched into one pipelined write."""
+"""Counters in Redis, shared by every worker and replica.
+
+Admissions issued in the same event-loop iteration (at 32-64 requests in flight, most of them) go out
+as ONE script call carrying every plan; the script applies them one after the other, each atomically,
+and answers one verdict per plan, so Redis still decides every request exactly as if it had been sent
+alone. Settlements are batched the same way (by :class:`~adaptive_gateway.accounts.settle.Settler`).
+Plans travel as one JSON argument with every counter key listed once, and verdicts come back as one
+JSON string: a few µs of client CPU per request instead of an encoded command and a parsed reply each.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from contextlib import suppress
 from importlib import resources
 from typing import Any
+
+import orjson
 
 from adaptive_gateway.state.base import (
     DENY_BUDGET,
@@ -15,14 +26,54 @@ from adaptive_gateway.state.base import (
     AdmitResult,
     Settlement,
     SettleResult,
+    StateUnavailable,
 )
-from adaptive_gateway.state.resp import RespClient
+from adaptive_gateway.state.resp import RespClient, RespError
 
 _DENIALS = {1: DENY_WINDOW, 2: DENY_LEASE, 3: DENY_BUDGET}
+BATCH = 256  # plans or settlements per script call (Redis runs one script at a time)
+_BIG = 2**62  # limits beyond are unlimited in practice (and JSON numbers stay 64-bit)
 
 
 def _script(name: str) -> str:
     return (resources.files("adaptive_gateway.state") / "lua" / name).read_text(encoding="utf-8")
+
+
+class _Keys:
+    """The counter keys of one script call, each listed once; ops refer to them by 1-based index."""
+
+    __slots__ = ("index", "names", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.index: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def one(self, key: str) -> int:
+        i = self.index.get(key)
+        if i is None:
+            self.names.append(self.prefix + key)
+            i = self.index[key] = len(self.names)
+        return i
+
+    def budget(self, key: str) -> int:
+        """A budget's hash; its lease zset is the next key."""
+        i = self.index.get(key)
+        if i is None:
+            full = self.prefix + key
+            self.names += (full, full + ":l")
+            i = self.index[key] = len(self.names) - 1
+        return i
+
+
+class _Batch:
+    """Admissions waiting for the next script call."""
+
+    __slots__ = ("futures", "plans")
+
+    def __init__(self) -> None:
+        self.plans: list[AdmitPlan] = []
+        self.futures: list[asyncio.Future[list[Any]]] = []
 
 
 class RedisCounters:
@@ -35,74 +86,123 @@ class RedisCounters:
         self.prefix = prefix
         self._admit = self.client.register_script(_script("admit.lua"))
         self._settle = self.client.register_script(_script("settle.lua"))
+        self._batch: _Batch | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls = 0  # admission script calls
+        self.plans = 0  # ...and the plans they carried
 
-    def _budget_keys(self, key: str) -> tuple[str, str]:
-        full = self.prefix + key
-        return full, full + ":l"
+    # ---- admission ---------------------------------------------------------------------------------
 
     async def admit(self, plan: AdmitPlan) -> AdmitResult:
-        p = self.prefix
-        keys = [p + w.key for w in plan.windows] + [p + lop.key for lop in plan.leases]
-        args: list[Any] = [
-            plan.lease_id,
-            plan.lease_ttl,
-            len(plan.windows),
-            len(plan.leases),
-            len(plan.budgets),
-        ]
-        for w in plan.windows:
-            args += (w.limit, w.cost)
-        for lop in plan.leases:
-            args.append(lop.limit)
-        for b in plan.budgets:
-            keys += self._budget_keys(b.key)
-            args += (b.limit, b.amount, 1 if b.hard else 0, int(b.expires_at))
-        reply = await self.client.evalsha(self._admit, keys, args)
-        return self._result(reply, len(plan.windows))
+        loop = asyncio.get_running_loop()
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch()
+            self._spawn(self._admit_batch(batch))
+        fut: asyncio.Future[list[Any]] = loop.create_future()
+        batch.plans.append(plan)
+        batch.futures.append(fut)
+        if len(batch.plans) >= BATCH:
+            self._batch = None
+        ok, bucket, denied, index, retry, remaining, reset, spent, reserved = await fut
+        if ok:
+            return AdmitResult(True, bucket, "redis", None, 0, 0.0, remaining, reset, spent, reserved)
+        return AdmitResult(
+            False, bucket, "redis", _DENIALS[denied], index - 1, retry, remaining, reset, spent, reserved
+        )
 
-    def _result(self, reply: list[int], n_windows: int) -> AdmitResult:
-        ok, bucket, denied, index, retry_ms = reply[:5]
-        res = AdmitResult(bool(ok), bucket, self.name)
-        rest = reply[5:]
-        if not ok:
-            res.denied, res.index, res.retry_after = _DENIALS[denied], index - 1, retry_ms / 1000
-        else:
-            res.remaining = rest[0 : 2 * n_windows : 2]
-            res.reset = [ms / 1000 for ms in rest[1 : 2 * n_windows : 2]]
-            rest = rest[2 * n_windows :]
-        res.spent, res.reserved = rest[0::2], rest[1::2]
-        return res
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def _settle_args(self, items: list[Settlement]) -> tuple[list[str], list[Any]]:
-        """Keys and arguments of one script call for a whole batch of settlements."""
-        p = self.prefix
-        keys: list[str] = []
-        args: list[Any] = [len(items)]
+    def _admit_wire(self, plans: list[AdmitPlan]) -> tuple[list[str], bytes]:
+        keys = _Keys(self.prefix)
+        one, budget = keys.one, keys.budget
+        wire = []
+        for plan in plans:
+            windows: list[int] = []
+            for w in plan.windows:
+                windows += (one(w.key), w.limit if w.limit < _BIG else _BIG, w.cost)
+            leases: list[int] = []
+            for lop in plan.leases:
+                leases += (one(lop.key), lop.limit)
+            budgets: list[int] = []
+            for b in plan.budgets:
+                limit = b.limit if b.limit < _BIG else _BIG
+                budgets += (budget(b.key), limit, b.amount, 1 if b.hard else 0, int(b.expires_at))
+            wire.append((plan.lease_id, plan.lease_ttl, windows, leases, budgets))
+        return keys.names, orjson.dumps(wire)
+
+    async def _admit_batch(self, batch: _Batch) -> None:
+        """Send a batch (in the loop iteration after its first admission) and hand out the verdicts."""
+        if self._batch is batch:
+            self._batch = None
+        plans, futures = batch.plans, batch.futures
+        try:
+            keys, wire = self._admit_wire(plans)
+            self.calls += 1
+            self.plans += len(plans)
+            results = orjson.loads(await self.client.evalsha(self._admit, keys, [wire]))
+            if len(results) != len(plans):
+                raise RespError(f"admission script answered {len(results)} verdicts for {len(plans)} plans")
+        except asyncio.CancelledError:  # closing
+            for fut in futures:
+                if not fut.done():
+                    fut.set_exception(StateUnavailable("redis client closed"))
+                    fut.exception()
+            raise
+        except Exception as exc:
+            for fut in futures:
+                if not fut.done():
+                    fut.set_exception(exc)
+                    fut.exception()  # its caller may be gone; don't warn about it
+            return
+        orphans: list[Settlement] = []
+        for plan, fut, res in zip(plans, futures, results, strict=True):
+            if not fut.done():
+                fut.set_result(res)
+            elif res[0]:
+                # admitted, but the request was cancelled meanwhile: give back its concurrency leases and
+                # budget reservations (its window units stay counted, as for any admitted request)
+                orphans.append(
+                    Settlement(
+                        plan.lease_id,
+                        res[1],
+                        "redis",
+                        leases=[lop.key for lop in plan.leases],
+                        budgets=[(b.key, 0, b.expires_at) for b in plan.budgets],
+                    )
+                )
+        if orphans:  # (what Redis cannot take back now expires on its own)
+            with suppress(StateUnavailable, RespError):
+                await self.settle(orphans)
+
+    # ---- settlement --------------------------------------------------------------------------------
+
+    def _settle_wire(self, items: list[Settlement]) -> tuple[list[str], bytes]:
+        keys = _Keys(self.prefix)
+        one, budget = keys.one, keys.budget
+        wire = []
         for s in items:
-            keys += [p + k for k in s.leases]
-            keys += [p + k for k, _ in s.windows]
-            args += (s.lease_id, s.bucket, len(s.leases), len(s.windows), len(s.budgets))
-            args += [delta for _, delta in s.windows]
+            windows: list[int] = []
+            for key, delta in s.windows:
+                windows += (one(key), delta)
+            budgets: list[int] = []
             for key, actual, expires_at in s.budgets:
-                keys += self._budget_keys(key)
-                args += (actual, int(expires_at))
-        return keys, args
+                budgets += (budget(key), actual, int(expires_at))
+            wire.append((s.lease_id, s.bucket, [one(k) for k in s.leases], windows, budgets))
+        return keys.names, orjson.dumps(wire)
 
     async def settle(self, items: list[Settlement]) -> list[SettleResult]:
-        if not items:
-            return []
-        replies: list[int] = []
-        for i in range(0, len(items), 256):  # bounded scripts: Redis runs one at a time
-            keys, args = self._settle_args(items[i : i + 256])
-            replies += await self.client.evalsha(self._settle, keys, args)
         out: list[SettleResult] = []
-        pos = 0
-        for s in items:
-            n = 2 * len(s.budgets)
-            flat = replies[pos : pos + n]
-            pos += n
-            out.append(list(zip(flat[0::2], flat[1::2], strict=True)))
+        for i in range(0, len(items), BATCH):
+            keys, wire = self._settle_wire(items[i : i + BATCH])
+            for flat in orjson.loads(await self.client.evalsha(self._settle, keys, [wire])):
+                out.append(list(zip(flat[0::2], flat[1::2], strict=True)))
         return out
+
+    # ---- the rest ----------------------------------------------------------------------------------
 
     async def seed_spend(self, seeds: dict[str, tuple[int, float]]) -> None:
         cmds: list[tuple[Any, ...]] = []
@@ -125,3 +225,5 @@ class RedisCounters:
 
     async def close(self) -> None:
         await self.client.close()
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,65 @@
+"""Two gateways sharing PostgreSQL and Redis, concurrent requests through both against one key: each
+replica sends the admissions of one loop iteration to Redis as one script call, and Redis still decides
+every request, so exactly the limit is admitted and every reservation is settled to the nano-dollar."""
+
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from adaptive_gateway.fakes.knobs import Knobs
+from adaptive_gateway.fakes.server import FakeUpstream
+from tests.accounts.helpers import HTTP, accounts_of, bearer, config, create_key, eventually, unique_chat
+from tests.store.backends import REDIS_URL
+from tests.support.gateway import GatewayThread
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+def load(urls: list[str], key: str, n: int) -> list[httpx.Response]:
+    targets = list(itertools.islice(itertools.cycle(urls), n))
+    with ThreadPoolExecutor(32) as pool:
+        return list(
+            pool.map(
+                lambda url: HTTP.post(url + "/v1/chat/completions", headers=bearer(key), json=unique_chat()),
+                targets,
+            )
+        )
+
+
+def test_two_replicas_admit_exactly_the_limit_and_settle_every_reservation(
+    fake_openai: FakeUpstream, tmp_path: Path, pg_url: str, redis_prefix: str
+) -> None:
+    text = config(fake_openai.url, store_url=pg_url, redis_prefix=redis_prefix)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with GatewayThread(text, tmp_path / "a") as a, GatewayThread(text, tmp_path / "b") as b:
+        created = create_key(a.url, name="shared", rpm=24, budget_usd=5, budget_period="total")
+        assert eventually(lambda: created["id"] in accounts_of(b).table.by_id)
+        fake_openai.knobs = Knobs(latency_ms=100)  # many requests in flight on both replicas at once
+        responses = load([a.url, b.url], created["key"], 64)
+
+        ok = [r for r in responses if r.status_code == 200]
+        assert len(ok) == 24, [r.status_code for r in responses]
+        refused = [r for r in responses if r.status_code != 200]
+        assert all(r.status_code == 429 and "24 requests per minute" in r.text for r in refused)
+        remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in ok)
+        assert remaining == list(range(24)), "each admission saw the shared count at its turn"
+
+        cost = sum(float(r.headers["x-adaptive-cost-usd"]) for r in ok) * 1e9  # headers: 8 decimals
+        budget = f"{redis_prefix}b:key:{created['id']}:all"
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+
+            def settled() -> bool:
+                spent, reserved = client.hmget(budget, "spent", "reserved")
+                return abs(int(spent or 0) - cost) <= 10 * len(ok) and int(reserved or 0) == 0
+
+            assert eventually(settled), client.hmget(budget, "spent", "reserved")
+        finally:
+            client.close()

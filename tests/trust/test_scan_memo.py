@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adaptive_gateway.trust.content import memo_for, request_texts, scan_texts
+from adaptive_gateway.trust.content import request_texts, scan_texts
 from adaptive_gateway.trust.detectors import DetectorSet
 from adaptive_gateway.types import ContentPart, Message
 
@@ -57,15 +57,14 @@ def test_identical_request_is_not_scanned_at_all() -> None:
 
 def test_each_detector_set_has_its_own_memo() -> None:
     one, two = DetectorSet(), DetectorSet()
-    assert memo_for(one) is memo_for(one)
-    assert memo_for(one) is not memo_for(two)
+    assert one.memo is one.memo and one.memo is not two.memo  # a reload builds a new set: a new memo
 
 
 def test_memo_is_bounded() -> None:
     det = DetectorSet()
-    memo = memo_for(det)
+    memo = det.memo
     memo.limit = 10
     for i in range(50):
         texts, refs = request_texts(_messages(f"text number {i}"))
         scan_texts(det, texts, refs)
-    assert len(memo._found) <= 10
+    assert len(memo) <= 10

@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from hashlib import blake2b
 from typing import Any
 
 from adaptive_gateway.trust.detectors import DetectorSet, Finding, summarize
@@ -73,46 +72,6 @@ def request_texts(messages: Sequence[Message]) -> tuple[list[str], list[TextRef]
     return texts, refs
 
 
-class ScanMemo:
-    """Findings per text already scanned, keyed by a 128-bit BLAKE2b digest of the text (the text itself
-    is not kept). The detectors are a pure function of the text, so a conversation's earlier turns, a
-    shared system prompt and a repeated request (a cache hit, a retry) are not scanned again. One memo
-    per :class:`DetectorSet` (a reload builds a new set, so a new memo); oldest entries go first."""
-
-    __slots__ = ("_found", "limit")
-
-    def __init__(self, limit: int = 16_384) -> None:
-        self.limit = limit
-        self._found: dict[bytes, tuple[Finding, ...]] = {}
-
-    def get(self, digest: bytes) -> tuple[Finding, ...] | None:
-        return self._found.get(digest)
-
-    def put(self, digest: bytes, found: tuple[Finding, ...]) -> None:
-        memo = self._found
-        if len(memo) >= self.limit:
-            del memo[next(iter(memo))]
-        memo[digest] = found
-
-
-_MEMOS: dict[int, tuple[DetectorSet, ScanMemo]] = {}  # id -> (the set, kept alive so the id stays its)
-
-
-def memo_for(detectors: DetectorSet) -> ScanMemo:
-    entry = _MEMOS.get(id(detectors))
-    if entry is not None and entry[0] is detectors:
-        return entry[1]
-    if len(_MEMOS) >= 8:  # old detector sets (before reloads) let go
-        del _MEMOS[next(iter(_MEMOS))]
-    memo = ScanMemo()
-    _MEMOS[id(detectors)] = (detectors, memo)
-    return memo
-
-
-def _digest(text: str) -> bytes:
-    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
 def _scan_joined(detectors: DetectorSet, texts: list[str]) -> list[list[Finding]]:
     """Findings per text of ``texts``, in each text's coordinates, from one pass over them joined."""
     if len(texts) == 1:
@@ -134,21 +93,13 @@ def _scan_joined(detectors: DetectorSet, texts: list[str]) -> list[list[Finding]
 
 
 def scan_texts(detectors: DetectorSet, texts: list[str], refs: list[TextRef]) -> Scan:
-    """Scan ``texts``: those seen before from the memo, the rest in one pass; findings are mapped back
-    to the text they were found in."""
+    """Scan ``texts``: those seen before from the detector set's memo (``trust/memo.py``), the rest in
+    one pass; findings are mapped back to the text they were found in."""
     if not texts:
         return Scan(texts, refs, [])
-    memo = memo_for(detectors)
-    digests = [_digest(t) for t in texts]
-    known = [memo.get(d) for d in digests]
-    new = [i for i, found in enumerate(known) if found is None]
-    if new:
-        for i, scanned in zip(new, _scan_joined(detectors, [texts[i] for i in new]), strict=True):
-            known[i] = kept = tuple(scanned)
-            memo.put(digests[i], kept)
     per_text: dict[int, list[Finding]] = {}
     local: list[Finding] = []
-    for i, hits in enumerate(known):
+    for i, hits in enumerate(detectors.memo.results(texts, lambda new: _scan_joined(detectors, new))):
         if hits:
             per_text[i] = list(hits)
             local.extend(hits)

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from adaptive_gateway.trust import checks
 from adaptive_gateway.trust.levels import TrustLevel
+from adaptive_gateway.trust.memo import TextMemo
 from adaptive_gateway.trust.rules import (
     HIGH_ENTROPY_PATTERN,
     NATIONAL_ID_RULES,
@@ -145,10 +146,11 @@ class DetectorSet:
     exact shape of each number token, found by one search). ``bench/trust_bench.py`` measures it.
     """
 
-    __slots__ = ("_anchored", "_entropy", "_prefixed", "_searched", "_shaped", "config")
+    __slots__ = ("_anchored", "_entropy", "_prefixed", "_searched", "_shaped", "config", "memo")
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
+        self.memo: TextMemo[Finding] = TextMemo()  # findings per text already scanned (trust/memo.py)
         rules = [self._resolve_level(rule) for rule in self._select_rules()]
         self._entropy = next((r for r in rules if r.type == HIGH_ENTROPY_TYPE), None)
         plain = [r for r in rules if not (r.anchors or r.prefixes or r.shapes) and r is not self._entropy]

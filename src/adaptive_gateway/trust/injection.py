@@ -19,9 +19,9 @@ import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from hashlib import blake2b
 from typing import Any
 
+from adaptive_gateway.trust.memo import TextMemo
 from adaptive_gateway.trust.views import lowered
 from adaptive_gateway.types import Message
 
@@ -241,10 +241,10 @@ def message_texts(messages: Iterable[Message], roles: frozenset[str]) -> list[st
 
 class InjectionPolicy:
     """The compiled ``trust.injection`` section: what to scan, what a finding leads to, and the
-    findings of texts already scanned, keyed by a BLAKE2b digest of the text (never the text), so a
-    conversation's earlier turns are not scanned again on every request. One per config."""
+    findings of texts already scanned (``trust/memo.py``), so a conversation's earlier turns are not
+    scanned again on every request. One per config."""
 
-    __slots__ = ("_memo", "action", "detector", "limit", "roles")
+    __slots__ = ("_memo", "action", "detector", "roles")
 
     def __init__(
         self, detector: InjectionDetector, action: str, roles: frozenset[str], limit: int = 16_384
@@ -252,25 +252,14 @@ class InjectionPolicy:
         self.detector = detector
         self.action = action  # "record" | "block"
         self.roles = roles
-        self.limit = limit
-        self._memo: dict[bytes, tuple[InjectionFinding, ...]] = {}
+        self._memo: TextMemo[InjectionFinding] = TextMemo(limit)
 
     def scan(self, messages: Iterable[Message]) -> tuple[InjectionFinding, ...]:
         """Findings in the messages of the configured roles (each in its own text's coordinates)."""
         texts = message_texts(messages, self.roles)
         if not texts:
             return ()
-        memo = self._memo
-        digests = [blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
-        known = [memo.get(d) for d in digests]
-        new = [i for i, found in enumerate(known) if found is None]
-        if new:
-            for i, found in zip(new, self.detector.scan_each([texts[i] for i in new]), strict=True):
-                known[i] = found
-                if len(memo) >= self.limit:
-                    del memo[next(iter(memo))]  # the oldest first
-                memo[digests[i]] = found
-        return tuple(f for found in known if found for f in found)
+        return tuple(f for found in self._memo.results(texts, self.detector.scan_each) for f in found)
 
 
 def _try(pattern: _Pattern, text: str, start: int, end: int) -> InjectionFinding | None:

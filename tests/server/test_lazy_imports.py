@@ -48,7 +48,8 @@ async def main():
     await q.put({"type": "lifespan.startup"})
     out = []
     async def send(m): out.append(m)
-    life = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, q.get, send))
+    lifespan = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    life = asyncio.create_task(app(lifespan, q.get, send))
     while not out:
         await asyncio.sleep(0.01)
     assert out[0]["type"] == "lifespan.startup.complete", out
@@ -62,7 +63,8 @@ async def main():
     init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "t", "version": "1"}}}).encode()
-    report["mcp_status"] = await call("POST", "/mcp", init, [(b"accept", b"application/json, text/event-stream")])
+    accept = [(b"accept", b"application/json, text/event-stream")]
+    report["mcp_status"] = await call("POST", "/mcp", init, accept)
     report["after_mcp"] = loaded()
     await q.put({"type": "lifespan.shutdown"})
     await asyncio.wait_for(life, 30)

@@ -155,3 +155,35 @@ async def test_a_read_on_one_worker_counts_on_another(env: Env, tmp_path: Path) 
         assert SECRET_PLAN not in json.dumps([r.json for r in env.cloud.received])
     finally:
         second.stop()
+
+
+async def test_resource_reads_and_handoffs_count_too(env: Env) -> None:
+    """Memory reached as an MCP resource, or as a handoff, raises the key's next requests like
+    memory_read does."""
+    plan, _ = await write_items(env)
+    async with mcp_client(env.gateway.url, env.agent.key, name="agent-b") as client:
+        text = (await client.read_resource(f"memory://default/note/{plan}")).contents[0].text
+    assert SECRET_PLAN in text
+    resp = await env.chat(env.agent.key, "smart", "hi")
+    assert resp.headers["x-adaptive-provider"] == "box"
+    sources = env.receipt(resp.headers["x-adaptive-receipt"])["trust"]["sources"]
+    assert sources == {f"memory:{plan}": "confidential"}
+
+    async with mcp_client(env.gateway.url, MASTER_KEY) as client:
+        created = await call(
+            client,
+            "handoff_create",
+            goal=f"finish the deal memo: {SECRET_PLAN}",
+            to_agent="codex",
+            trust_level="secret",
+            agent="claude",
+        )
+    assert (await env.chat(MASTER_KEY, "smart", "hi")).headers["x-adaptive-provider"] == "cloud"  # created
+    async with mcp_client(env.gateway.url, MASTER_KEY) as client:
+        listed = (await call(client, "handoff_list", to_agent="codex"))["handoffs"]
+    assert [h["id"] for h in listed] == [created["id"]]
+    after = await env.chat(MASTER_KEY, "smart", "hi")
+    assert after.headers["x-adaptive-provider"] == "box"
+    sources = env.receipt(after.headers["x-adaptive-receipt"])["trust"]["sources"]
+    assert sources == {f"memory:{created['id']}": "secret"}
+    assert SECRET_PLAN not in json.dumps([r.json for r in env.cloud.received])

@@ -72,14 +72,22 @@ class HandoffTools:
                 from_agent=args.get("from_agent"),
             )
         )
+        self._handed_out(caller, handoffs)
         return ToolOutput.of({"handoffs": [handoff_to_dict(h) for h in handoffs]})
+
+    def _handed_out(self, caller: Caller, handoffs: list[Handoff]) -> None:
+        """The handoffs' contents are now in the caller's context: their levels count as its sources
+        (``trust/memory_sources.py``), as for ``memory_read``."""
+        self.memory.handed_out(caller.principal, [(h.id, h.namespace, h.trust_level.value) for h in handoffs])
 
     async def accept(self, caller: Caller, args: Args) -> ToolOutput:
         agent = caller.agent(args)
         book = self.memory.handoffs
-        return _view(
-            await self.memory.run(lambda: book.accept(args["id"], agent, namespace=args.get("namespace")))
+        handoff = await self.memory.run(
+            lambda: book.accept(args["id"], agent, namespace=args.get("namespace"))
         )
+        self._handed_out(caller, [handoff])
+        return _view(handoff)
 
     async def complete(self, caller: Caller, args: Args) -> ToolOutput:
         self.memory.refuse_secrets(args["summary"])

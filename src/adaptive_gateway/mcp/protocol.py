@@ -74,8 +74,9 @@ def build_server(services: McpServices, stdio_caller: Caller | None = None) -> S
     async def read_resource(
         ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        _refuse_passthrough(caller_of(ctx, stdio_caller))
-        return await services.resources.read(str(params.uri))
+        caller = caller_of(ctx, stdio_caller)
+        _refuse_passthrough(caller)
+        return await services.resources.read(str(params.uri), caller.principal)
 
     return Server(
         SERVER_NAME,

@@ -8,7 +8,8 @@ import mcp.types as types
 from mcp.shared.exceptions import MCPError
 
 from adaptive_gateway.mcp.memory_service import MemoryService
-from adaptive_gateway.memory import ItemNotFound, ItemType, MemoryStoreError
+from adaptive_gateway.memory import ItemNotFound, ItemType, MemoryStoreError, TrustLevel
+from adaptive_gateway.memory.frontmatter import read_trust_level
 
 SCHEME = "memory"
 TEMPLATE = "memory://{namespace}/{type}/{id}"
@@ -57,7 +58,9 @@ class MemoryResources:
         )
         return types.ListResourceTemplatesResult(resource_templates=[template])
 
-    async def read(self, uri: str) -> types.ReadResourceResult:
+    async def read(self, uri: str, principal: object = None) -> types.ReadResourceResult:
+        """The item's file; its trust level then counts as a context source of ``principal``'s requests
+        (``trust/memory_sources.py``), as for ``memory_read``."""
         match = _URI.match(uri)
         if match is None:
             raise MCPError(types.INVALID_PARAMS, f"not a memory resource URI: {uri!r} (expected {TEMPLATE})")
@@ -76,6 +79,9 @@ class MemoryResources:
             raise MCPError(RESOURCE_NOT_FOUND, f"resource not found: {exc}", {"uri": uri}) from None
         except MemoryStoreError as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc), {"uri": uri}) from None
+        if principal is not None:
+            level = read_trust_level(text) or TrustLevel.INTERNAL  # the memory store's default
+            self.memory.handed_out(principal, [(item_id, namespace, level.value)])
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type=MIME, text=text)]
         )

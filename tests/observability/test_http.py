@@ -58,8 +58,14 @@ def test_metrics_need_an_observer_key_and_count_requests(gateway: GatewayThread)
         )
     )
     assert chat(gateway.url, model="no-such-model").status_code == 404
-    text = httpx.get(gateway.url + "/metrics", headers=AUTH).text
-    assert metric(text, "adaptive_gateway_requests_total", model="gpt-test", status="200") == 4
+    # a request is counted when it finishes, which for a stream can be just after the client read its end
+    deadline = time.monotonic() + 5
+    while True:
+        text = httpx.get(gateway.url + "/metrics", headers=AUTH).text
+        if metric(text, "adaptive_gateway_requests_total", model="gpt-test", status="200") == 4:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.02)
     assert metric(text, "adaptive_gateway_requests_total", model="unknown", status="404") == 1
     assert metric(text, "adaptive_gateway_tokens_total", model="gpt-test", direction="output") > 0
     assert metric(text, "adaptive_gateway_cost_usd_total", model="gpt-test") > 0

@@ -22,17 +22,11 @@ class LazyApp:
         self._app: ASGIApp | None = None
         self._lock = asyncio.Lock()
 
-    @property
-    def built(self) -> bool:
-        return self._app is not None
-
-    async def get(self) -> ASGIApp:
-        if self._app is None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app
+        if app is None:
             async with self._lock:  # concurrent first requests build once
                 if self._app is None:
                     self._app = await self._build()
-        return self._app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = self._app if self._app is not None else await self.get()
+                app = self._app
         await app(scope, receive, send)

@@ -22,6 +22,7 @@ from adaptive_gateway.mcp.http import McpHttpEndpoint
 from adaptive_gateway.mcp.memory_service import MemoryService
 from adaptive_gateway.mcp.reflector import RouteReflector
 from adaptive_gateway.pipeline.gateway import Gateway
+from adaptive_gateway.tasks import cancel
 
 if TYPE_CHECKING:
     from mcp.server import Server
@@ -91,10 +92,8 @@ class McpRuntime:
                     log.warning("could not start the MCP services for the new mcp_servers", exc_info=True)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
-            self._watcher = None
+        await cancel(self._watcher)
+        self._watcher = None
         await self.endpoint.stop()
         if self.services is not None:
             await self.services.stop()  # stops the reflector too

@@ -46,6 +46,8 @@ class Knobs:
     """How many tool calls to make when calling tools (cycling through the tools)."""
     reasoning: str | None = None
     """Reasoning text sent before the answer where the wire format has a place for it."""
+    linger_ms: float = 0
+    """Streaming: wait this long after the last event (the end marker) before ending the body."""
 
     def with_headers(self, headers: Mapping[str, str]) -> Knobs:
         """A copy with the `x-fake-*` overrides found in `headers` applied (self when there are none)."""
@@ -109,5 +111,6 @@ _PARSERS: Mapping[str, Callable[[str], object]] = MappingProxyType(
         "tool_call": _bool,
         "parallel_tools": int,
         "reasoning": _optional(str),
+        "linger_ms": float,
     }
 )

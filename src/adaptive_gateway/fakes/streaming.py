@@ -75,6 +75,8 @@ async def send_stream(
             await resp.write(b"".join(frame.data for frame in frames))
         else:
             await _write_paced(resp, frames, knobs, malformed)
+        if knobs.linger_ms > 0:
+            await asyncio.sleep(knobs.linger_ms / 1000)
         await resp.write_eof()
         stats.completed_streams += 1
     except _Dropped:

@@ -136,7 +136,7 @@ async def _stream(gw: Gateway, http: Http, wire: Wire, ctx: RequestContext, up: 
             if passthrough is not None:
                 async for chunk in up.chunks():
                     await http.write(passthrough.feed(chunk))
-                await http.write(passthrough.finish())
+                last = passthrough.finish()
                 usage = passthrough.usage
             else:
                 parser = up.parser(ctx)
@@ -146,8 +146,10 @@ async def _stream(gw: Gateway, http: Http, wire: Wire, ctx: RequestContext, up: 
                     await http.write(b"".join([renderer.render(e) for e in events]))
                 tail = parser.close()
                 usage = _usage(tail, usage)
-                await http.write(b"".join([renderer.render(e) for e in tail]) + renderer.finish())
-            await http.end()
+                last = b"".join([renderer.render(e) for e in tail]) + renderer.finish()
+            # the stream's end marker and the response's end in one send: a client that closes as soon as
+            # it reads the marker cannot turn a delivered stream into a 499 (disconnected) one
+            await http.end(last)
         except GatewayError as err:
             # bytes already went out: never retry elsewhere; end with the format's error event
             ctx.status, ctx.error = 502, err.message

@@ -38,15 +38,21 @@ class ChatStreamRenderer:
         return sse(err.body())
 
 
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
 class ChatPassthrough:
     """Forwards upstream SSE bytes unchanged except the usage-only chunk the gateway itself asked for
-    (when the client did not set ``stream_options.include_usage``)."""
+    (when the client did not set ``stream_options.include_usage``). The ``data: [DONE]`` marker is held
+    back and sent by :meth:`finish`, with the end of the response: the SDKs close the connection as soon
+    as they read it, and the gateway must not see that as a client that left mid-stream."""
 
-    __slots__ = ("_buf", "_keep_usage", "usage")
+    __slots__ = ("_buf", "_done", "_keep_usage", "usage")
 
     def __init__(self, keep_usage_chunk: bool) -> None:
         self._keep_usage = keep_usage_chunk
         self._buf = b""
+        self._done = b""
         self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:
@@ -56,6 +62,10 @@ class ChatPassthrough:
             self._buf = data
             return b""
         data, self._buf = data[: end + 2], data[end + 2 :]
+        if data.startswith(DONE_EVENT):  # the marker, as a whole event (nothing follows it)
+            self._done, data = self._done + data, b""
+        elif (at := data.find(b"\n\n" + DONE_EVENT)) >= 0:
+            self._done, data = self._done + data[at + 2 :], data[: at + 2]
         if b'"usage":{' not in data and b'"usage": {' not in data:
             return data  # the common case: whole events and no usage object (``"usage":null`` is skipped)
         out = []
@@ -76,8 +86,8 @@ class ChatPassthrough:
         return b"".join(out)
 
     def finish(self) -> bytes:
-        rest, self._buf = self._buf, b""
-        return rest
+        rest, self._buf, done, self._done = self._buf, b"", self._done, b""
+        return done + rest
 
 
 class OpenAIChatWire:

@@ -32,10 +32,12 @@ MODES = os.environ.get("MODES", "json stream").split()
 WORKERS = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
 SLOW_STREAMS = int(os.environ.get("SLOW_STREAMS", "1000"))
 ROWS = os.environ.get("ROWS", "direct gateway unique routed3 translate cached vkey vkey-redis").split()
-GW_PORT = 18140
+# PORT_BASE moves every port (two benches side by side): nginx on +1, +2, +4, the gateway on +40
+PORT_BASE = int(os.environ.get("PORT_BASE", "18100"))
+GW_PORT = PORT_BASE + 40
 KEY = "sk-bench-0123456789abcdef"
 TCK = os.sysconf("SC_CLK_TCK")
-NGINX_PORTS = {"json": 18101, "stream": 18102, "slow": 18104}
+NGINX_PORTS = {"json": PORT_BASE + 1, "stream": PORT_BASE + 2, "slow": PORT_BASE + 4}
 
 
 # ---- /proc accounting ---------------------------------------------------------------------------------
@@ -131,6 +133,8 @@ def start_nginx() -> int:
     conf = (
         (HERE / "nginx.conf.in").read_text().replace("@RUN@", str(OUT)).replace("@FAKE@", str(HERE / "fake"))
     )
+    for name, port in NGINX_PORTS.items():
+        conf = conf.replace(f"@PORT_{name.upper()}@", str(port))
     (OUT / "nginx.conf").write_text(conf)
     subprocess.run(["nginx", "-c", str(OUT / "nginx.conf")], check=True)
     time.sleep(0.5)

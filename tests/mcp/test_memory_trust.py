@@ -4,6 +4,7 @@ request may name memory items without a level. Hosted and local fakes, asserted 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -187,3 +188,43 @@ async def test_resource_reads_and_handoffs_count_too(env: Env) -> None:
     sources = env.receipt(after.headers["x-adaptive-receipt"])["trust"]["sources"]
     assert sources == {f"memory:{created['id']}": "secret"}
     assert SECRET_PLAN not in json.dumps([r.json for r in env.cloud.received])
+
+
+async def test_a_memory_read_ends_the_recall_of_a_cached_repeat(env: Env) -> None:
+    """A cached answer's byte-identical repeats skip the trust scan (cache/recall.py) only while nothing
+    the classification depends on changed: a confidential item read over MCP sends the next repeat
+    through the full classification, away from the cache and the hosted provider."""
+    plan, _ = await write_items(env)
+    body = json.dumps({"model": "smart", "messages": [{"role": "user", "content": "hi"}], "temperature": 0})
+
+    async def repeat() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=env.gateway.url, timeout=10) as http:
+            return await http.post(
+                "/v1/chat/completions",
+                content=body,
+                headers={"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"},
+            )
+
+    def recalled() -> int:
+        stats = httpx.get(
+            env.gateway.url + "/api/cache?limit=0", headers={"authorization": f"Bearer {MASTER_KEY}"}
+        ).json()["stats"]
+        count: int = stats["recalled"]
+        return count
+
+    first = await repeat()
+    assert first.headers["x-cache"] == "miss" and first.headers["x-adaptive-provider"] == "cloud"
+    deadline = time.monotonic() + 5
+    while (hit := await repeat()).headers["x-cache"] != "hit":
+        assert time.monotonic() < deadline, "the answer was never stored"
+        await asyncio.sleep(0.02)
+    assert (await repeat()).headers["x-cache"] == "hit" and recalled() == 1
+
+    async with mcp_client(env.gateway.url, MASTER_KEY) as client:
+        await call(client, "memory_read", id=plan)
+    after = await repeat()
+    assert after.status_code == 200 and recalled() == 1
+    assert after.headers["x-cache"] != "hit" and after.headers["x-adaptive-provider"] == "box"
+    trust = env.receipt(after.headers["x-adaptive-receipt"])["trust"]
+    assert trust["level"] == "confidential" and f"memory:{plan}" in trust["sources"]
+    assert hit.headers["x-adaptive-receipt"] != after.headers["x-adaptive-receipt"]

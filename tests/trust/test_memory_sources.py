@@ -3,6 +3,9 @@ lookup of items named without a level, and how the stage's source parsing uses t
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from adaptive_gateway.errors import InvalidRequest
@@ -102,14 +105,53 @@ def test_reads_are_shared_through_the_file_across_workers_and_restarts(tmp_path)
     assert b"confidential" in share.read_bytes() and b"key_a" in share.read_bytes()
     # a restarted worker reads the file from the start
     assert MemoryReads(share=share).recent(alice, 60) == {"memory:q3": TrustLevel.CONFIDENTIAL}
-    # a torn last line is read once it is complete; garbage lines are skipped
+    # the file is read again only when the appends counter next to it moved (no read per request)
+    assert stat.S_IMODE(os.stat(share.with_suffix(".seq")).st_mode) == 0o600
+    line = b'{"k": "virtual:key_b", "n": "memory:x", "l": "secret", "t": %d}\n' % int(time.time())
     with open(share, "ab") as fh:
-        fh.write(b"not json\n")
-        fh.write(b'{"k": "virtual:key_b", "n": "memory:x", "l": "secret"')
+        fh.write(b"not json\n" + line[:30])
+    assert worker_2.recent(bob, 60) == {}
+    _bump(share)
+    # a torn last line is read once it is complete; garbage lines are skipped
     assert worker_2.recent(bob, 60) == {}
     with open(share, "ab") as fh:
-        fh.write(b', "t": 1e18}\n'.replace(b"1e18", str(__import__("time").time()).encode()))
+        fh.write(line[30:])
+    assert worker_2.recent(bob, 60) == {}  # not announced yet
+    _bump(share)
     assert worker_2.recent(bob, 60) == {"memory:x": TrustLevel.SECRET}
+
+
+def _bump(share: Path) -> None:
+    """What a writer does after appending: increment the shared counter."""
+    seq = share.with_suffix(".seq")
+    count = int.from_bytes(seq.read_bytes(), "little")
+    seq.write_bytes((count + 1).to_bytes(8, "little"))
+
+
+def test_a_read_in_another_process_counts_on_the_next_request(tmp_path: Path) -> None:
+    """Workers are processes: a hand-out in one (an MCP read) is seen by another's next request."""
+    import multiprocessing
+
+    from adaptive_gateway.pipeline.context import Principal
+    from adaptive_gateway.trust.levels import TrustLevel
+    from adaptive_gateway.trust.memory_sources import MemoryReads
+
+    share = tmp_path / "trust" / "memory-reads.jsonl"
+    alice = Principal("key_a", "virtual")
+    here = MemoryReads(share=share)
+    assert here.recent(alice, 60) == {}  # maps the counter before the other process writes
+    child = multiprocessing.get_context("fork").Process(target=_hand_out, args=(share,))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    assert here.recent(alice, 60) == {"memory:q3": TrustLevel.CONFIDENTIAL}
+
+
+def _hand_out(share: Path) -> None:
+    from adaptive_gateway.pipeline.context import Principal
+    from adaptive_gateway.trust.memory_sources import MemoryReads
+
+    MemoryReads(share=share).handed_out(Principal("key_a", "virtual"), [("memory:q3", "confidential")])
 
 
 def test_old_reads_in_the_file_expire_and_compaction_keeps_live_ones(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

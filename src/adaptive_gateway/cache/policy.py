@@ -163,6 +163,8 @@ class CachePolicy:
         }
         self.semantic_off = frozenset(name for name, m in cfg.models.items() if m.semantic is False)
         self.semantic_principals = frozenset(cfg.semantic.keys) | frozenset(cfg.semantic.tenants)
+        # caching is on for some model: worth recognising repeats before decoding (cache/recall.py)
+        self.active = cfg.enabled or any(m.enabled for m in cfg.models.values())
 
     def enabled(self, model: str) -> bool:
         override = self.cfg.models.get(model)

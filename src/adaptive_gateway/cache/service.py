@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,13 @@ from adaptive_gateway.cache.entry import Entry, Selector, canonical, encode_resp
 from adaptive_gateway.cache.keys import context_key, request_key, scope_of, semantic_text
 from adaptive_gateway.cache.local import LocalCache
 from adaptive_gateway.cache.policy import CacheDecision, CachePolicy
+from adaptive_gateway.cache.recall import Recalled, RecallMemo
 from adaptive_gateway.cache.replay import StreamAssembler
 from adaptive_gateway.cache.shared import SharedTier
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.config.cache_schema import CacheConfig
 from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.types import ChatRequest, ChatResponse, Usage
 
 log = logging.getLogger("adaptive_gateway.cache")
@@ -87,6 +89,7 @@ class ResponseCache:
         self.embedder: EmbedderSource | None = None
         self.semantic_error: str | None = None
         self.stats = Stats()
+        self.memo = RecallMemo()  # repeats answered before decoding (cache/recall.py)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ---- config -----------------------------------------------------------------------------------------
@@ -96,12 +99,37 @@ class ResponseCache:
         cfg: CacheConfig = config.source.cache
         if cfg is not self._policy.cfg:
             self._policy = CachePolicy(cfg)
+            self.memo.clear()
             self.local.resize(cfg.max_entries)
             if self.semantic is not None:
                 self.semantic.max_entries = cfg.semantic.max_entries  # applied on the next add
         return self._policy
 
     # ---- lookup (a pipeline stage) ----------------------------------------------------------------------
+
+    def recall(self, ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> bool:
+        """Before decoding: a byte-identical repeat of a request the cache answered gets that request
+        and the replayable stages' notes back (``Gateway.recall``; see cache/recall.py)."""
+        if not self._policy.active:
+            return False
+        rec = self.memo.peek(ctx, wire, raw, params)
+        if rec is None:
+            return False
+        now, entry = self.clock(), rec.entry
+        max_age = rec.plan.decision.max_age
+        if self.local.get(entry.key, now) is not entry or (max_age is not None and entry.age(now) > max_age):
+            self.memo.forget(ctx)
+            return False
+        ctx.request = rec.request
+        ctx.notes.update(rec.notes)
+        ctx.notes[REPLAY_NOTE] = rec
+        self.memo.recalls += 1
+        return True
+
+    def replay(self, ctx: RequestContext, rec: Recalled) -> ChatResponse:
+        """The cache stage's answer for a recalled request (admission already ran again)."""
+        ctx.notes[PLAN_NOTE] = rec.plan
+        return self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock())
 
     async def lookup(self, ctx: RequestContext) -> ChatResponse | None:
         """The cached answer for ``ctx.request``, or None (and a plan for :meth:`store`)."""
@@ -129,7 +157,9 @@ class ResponseCache:
             ctx.notes[CACHE_NOTE] = {"status": "miss", "hit": False}
             ctx.extra_headers.append((HEADER, b"miss"))
             return None
-        return self._hit(ctx, plan, entry, kind, score, now)
+        resp = self._hit(ctx, plan, entry, kind, score, now)
+        self.memo.remember(ctx, entry, kind, score, plan)
+        return resp
 
     async def _get(
         self, model: str, scope: str, key: str, decision: CacheDecision, now: float

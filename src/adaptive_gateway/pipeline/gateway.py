@@ -5,7 +5,7 @@ pipeline composed in one place: authenticate -> [stages] -> route -> execute -> 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from adaptive_gateway.config import CompiledConfig, Model
@@ -25,13 +25,24 @@ from adaptive_gateway.types import ChatResponse
 
 
 class Stage(Protocol):
-    """A pipeline step before routing; raises a GatewayError to stop the request."""
+    """A pipeline step before routing; raises a GatewayError to stop the request.
+
+    A stage may also offer ``replay_stamp`` / ``replay_notes`` (``cache/recall.py``): it is then
+    skipped for a recalled repeat, whose notes hold its result. Every other stage runs again for a
+    recalled request and must not change ``ctx.request`` (the recalled object is shared)."""
 
     async def __call__(self, ctx: RequestContext) -> None: ...
 
 
 Finisher = Callable[[RequestContext], None]
 ReadinessCheck = Callable[[], Awaitable[tuple[str, bool, str]]]
+
+
+# set on a request recalled as a byte-identical repeat (cache/recall.py): its notes hold what the
+# replayable stages (those with ``replay_stamp``) decided for the original, so they are skipped
+REPLAY_NOTE = "replayed"
+# before decoding: (ctx, wire name, raw body, path params) -> True when ctx.request and notes were recalled
+Recall = Callable[[RequestContext, str, bytes, Mapping[str, str]], bool]
 
 
 class Answered(Exception):
@@ -60,6 +71,7 @@ class Gateway:
         self.readiness: list[ReadinessCheck] = []
         self.log = RequestLog(config.source.server.request_log_file, config.source.server.request_log)
         self.finishers.append(self._log_request)
+        self.recall: Recall | None = None  # the response cache's repeat memo, when installed
         self.inflight = 0
 
     # ---- lifecycle --------------------------------------------------------------------------------------
@@ -96,7 +108,10 @@ class Gateway:
     async def plan(self, ctx: RequestContext) -> Plan:
         assert ctx.request is not None
         model = self.resolve_model(ctx, ctx.request.model)
+        replayed = REPLAY_NOTE in ctx.notes
         for stage in self.stages:
+            if replayed and hasattr(stage, "replay_stamp"):
+                continue  # its notes were restored with the request
             await stage(ctx)
         filters = [f for make in self.filters if (f := make(ctx)) is not None]
         key = ctx.principal.id if ctx.principal else None  # sticky traffic splits

@@ -21,12 +21,13 @@ import dataclasses
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from adaptive_gateway.cache.recall import Recalled, Replayable
 from adaptive_gateway.cache.replay import StreamAssembler
 from adaptive_gateway.cache.service import CAPTURE_NOTE, PLAN_NOTE, RESPONSE_NOTE, CachePlan, ResponseCache
 from adaptive_gateway.config import gateway_home
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
-from adaptive_gateway.pipeline.gateway import Answered, Gateway
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE, Answered, Gateway
 from adaptive_gateway.server import cache_http
 from adaptive_gateway.types import ChatResponse
 
@@ -44,6 +45,9 @@ class CacheStage:
     async def __call__(self, ctx: RequestContext) -> None:
         if ctx.request is None or ctx.route.startswith("/"):
             return
+        recalled = ctx.notes.get(REPLAY_NOTE)
+        if isinstance(recalled, Recalled):
+            raise Answered(self.cache.replay(ctx, recalled))
         resp = await self.cache.lookup(ctx)
         if resp is not None:
             raise Answered(resp)
@@ -89,6 +93,9 @@ def install(app: GatewayApp) -> None:
     if runtimes is not None:
         cache.embedder = runtimes.embedder  # the MiniLM model loads once, shared with /v1/embeddings
     gw.stages.append(CacheStage(cache))
+    # the stages before the lookup whose result a byte-identical repeat may reuse (the trust stage)
+    cache.memo.stages = [s for s in gw.stages if isinstance(s, Replayable)]
+    gw.recall = cache.recall
     gw.finishers.append(cache.store)
     _wrap_complete(gw)
     _wrap_open_stream(gw)

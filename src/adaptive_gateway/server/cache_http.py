@@ -90,6 +90,9 @@ def overview(cache: ResponseCache, policy: CachePolicy, sel: Selector, limit: in
             "saved_usd": round(s.saved_usd, 8),
             "evictions": cache.local.evictions,
             "expirations": cache.local.expirations,
+            # hits answered before decoding, as byte-identical repeats (cache/recall.py)
+            "recalled": cache.memo.recalls,
+            "recall_memo": len(cache.memo),
         },
         "semantic": {
             "enabled": cfg.semantic.enabled,

@@ -105,8 +105,11 @@ async def chat(gw: Gateway, http: Http, wire: Wire, params: dict[str, str]) -> N
     gw.inflight += 1
     try:
         gw.authenticate(ctx, http.query.get("key"))
-        body = decode_json(await http.body(gw.config.source.server.max_body_bytes))
-        req = ctx.request = wire.decode(body, params)
+        raw = await http.body(gw.config.source.server.max_body_bytes)
+        if gw.recall is None or not gw.recall(ctx, wire.name, raw, params):  # a repeat skips the decode
+            ctx.request = wire.decode(decode_json(raw), params)
+        req = ctx.request
+        assert req is not None
         if req.stream:
             try:
                 up = await gw.open_stream(ctx)

@@ -16,6 +16,7 @@ from typing import Any
 
 from adaptive_gateway.formats import openai_chat
 from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.routing.plan import Plan
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.levels import TrustLevel
@@ -98,6 +99,23 @@ def content_section(
     return out
 
 
+def _classified(
+    ctx: RequestContext, decision: TrustDecision | None, settings: TrustSettings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The receipt's trust and content sections; a recalled repeat reuses its original's (the same
+    request and decision objects, so the same sections: see cache/recall.py)."""
+    derived: dict[str, Any] | None = getattr(ctx.notes.get(REPLAY_NOTE), "derived", None)
+    if derived is not None:
+        kept = derived.get("receipt")
+        if kept is not None and kept[0] is settings:
+            return kept[1], kept[2]
+    trust = decision.summary() if decision is not None else {"level": None, "reasons": ["not classified"]}
+    content = content_section(ctx, decision, settings)
+    if derived is not None:
+        derived["receipt"] = (settings, trust, content)
+    return trust, content
+
+
 def build_receipt(
     ctx: RequestContext,
     settings: TrustSettings,
@@ -111,7 +129,7 @@ def build_receipt(
     decision = decision if isinstance(decision, TrustDecision) else None
     plan = ctx.notes.get(PLAN_NOTE)
     req, dep, p, usage = ctx.request, ctx.deployment, ctx.principal, ctx.usage
-    trust = decision.summary() if decision is not None else {"level": None, "reasons": ["not classified"]}
+    trust, content = _classified(ctx, decision, settings)
     blocked = [{"deployment": d, "reason": why} for d, why in (decision.vetoed if decision else [])]
     return {
         "id": ctx.notes.get(RECEIPT_NOTE),
@@ -153,7 +171,7 @@ def build_receipt(
         else None,
         "cost_usd": round(ctx.cost, 8),
         "latency_ms": round(latency_ms, 2),
-        "content": content_section(ctx, decision, settings),
+        "content": content,
         "config_digest": ctx.config.digest,
         "policy_version": settings.version,
     }

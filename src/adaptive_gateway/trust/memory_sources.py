@@ -16,17 +16,21 @@ name the trust reasons and receipts show. Nothing here reads the memory store it
 set by the extension that owns it. State lives on this object (one per app), nothing module-level.
 
 **Several workers** (and restarts): with ``share`` set (``<home>/trust/memory-reads.jsonl``, 0600), every
-hand-out is also appended to that file before the MCP answer leaves, and :meth:`MemoryReads.recent`
-checks the file's size on each request (one ``fstat``-cheap ``os.stat``) and applies what other workers
-appended. So a chat request that lands on another worker than the MCP read, or comes after a restart,
-still counts the item. The file holds key ids, item names and levels, never keys or content; it is
-compacted to the live entries when it passes ``SHARE_COMPACT_BYTES``.
+hand-out is also appended to that file before the MCP answer leaves, then a counter next to it
+(``memory-reads.seq``, 8 bytes, memory-mapped by every process that uses the home) is incremented;
+:meth:`MemoryReads.recent` compares that counter with the last one it applied (a memory read, no system
+call) and reads what other workers appended when it moved. So a chat request that lands on another
+worker than the MCP read, or comes after a restart, still counts the item. The file holds key ids,
+item names and levels, never keys or content; it is compacted to the live entries when it passes
+``SHARE_COMPACT_BYTES``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
+import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -39,6 +43,8 @@ from adaptive_gateway.trust.levels import TrustLevel
 PREFIX = "memory:"
 DEFAULT_NAMESPACE = "default"
 SHARE_FILE = "trust/memory-reads.jsonl"
+SEQ_SUFFIX = ".seq"  # the appends counter next to the shared file
+_SEQ = struct.Struct("<Q")
 SHARE_COMPACT_BYTES = 1 << 20
 SHARE_KEEP_SECONDS = 86_400.0  # compaction keeps a day of reads (longer than any sensible TTL)
 ItemLevel = Callable[[str], Awaitable[str | None]]  # "q3" / "team/q3" -> "confidential", None: unknown
@@ -79,6 +85,8 @@ class MemoryReads:
         self._reads: dict[str, dict[str, _Read]] = {}
         self._offset = 0  # how much of the shared file is applied
         self._inode = 0
+        self._seq: mmap.mmap | None = None  # the appends counter, mapped (None: not yet, or no home)
+        self._seen = -1  # the counter's value when the file was last read
 
     def handed_out(self, principal: object, items: Iterable[tuple[str, str]]) -> None:
         """Record that ``principal`` was just given the items ``(source name, level)``."""
@@ -118,8 +126,29 @@ class MemoryReads:
             os.write(fd, lines)
             if os.fstat(fd).st_size > SHARE_COMPACT_BYTES:
                 self._compact(fd)
+            seq = self._counter()
+            if seq is not None:  # after the write, under the lock: readers that see it find the lines
+                _SEQ.pack_into(seq, 0, _SEQ.unpack_from(seq)[0] + 1)
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _counter(self) -> mmap.mmap | None:
+        """The shared appends counter, mapped on first use (None when it cannot be: then every
+        :meth:`_sync` looks at the file itself)."""
+        if self._seq is None and self.share is not None:
+            path = self.share.with_suffix(SEQ_SUFFIX)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    if os.fstat(fd).st_size < _SEQ.size:
+                        os.ftruncate(fd, _SEQ.size)
+                    self._seq = mmap.mmap(fd, _SEQ.size)
+                finally:
+                    os.close(fd)
+            except OSError:
+                return None
+        return self._seq
 
     def _compact(self, fd: int) -> None:
         """Rewrite the (locked) shared file with the reads of the last day only."""
@@ -138,6 +167,12 @@ class MemoryReads:
         path = self.share
         if path is None:
             return
+        seq = self._counter()
+        if seq is not None:
+            count = _SEQ.unpack_from(seq)[0]
+            if count == self._seen:
+                return  # nothing appended since the last look
+            self._seen = count
         try:
             st = os.stat(path)
         except FileNotFoundError:

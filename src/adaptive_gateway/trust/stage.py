@@ -127,6 +127,9 @@ def _no_key_level(principal: object) -> str | None:
 class TrustStage:
     """The pipeline stage; also the factory of the candidate filter (:meth:`candidate_filter`)."""
 
+    # what a request's classification leaves, reused for a byte-identical repeat (cache/recall.py)
+    replay_notes = (TRUST_NOTE, SOURCES_NOTE)
+
     def __init__(
         self,
         settings_for: Callable[[CompiledConfig], TrustSettings],
@@ -159,6 +162,21 @@ class TrustStage:
         if decision.record_runs:
             decision.run_request = run_snapshot(req, ctx.headers)
         await self._apply(ctx, settings, decision, scan, req)
+
+    def replay_stamp(self, ctx: StageContext) -> object | None:
+        """What this caller's classification depends on besides the request's bytes and headers: the
+        compiled policy, the consents and the caller's own settings. None (never reuse) when it also
+        depends on something that can change between two identical requests: memory items the caller
+        read or names, an external decision service, or a run folder to record per request."""
+        settings = self.settings_for(ctx.config)
+        if not settings.enabled:
+            return settings
+        if settings.decision is not None or unlabelled_memory(ctx.headers):
+            return None
+        if self.memory is not None and self.memory.recent(ctx.principal, settings.memory_reads_ttl):
+            return None
+        defaults = self.defaults(ctx, settings)
+        return None if defaults.record_runs else (settings, self.consents(), defaults)
 
     async def memory_sources(self, ctx: StageContext, settings: TrustSettings | None = None) -> None:
         """Add to ``ctx.notes["trust.sources"]`` the memory items this caller was handed over MCP within

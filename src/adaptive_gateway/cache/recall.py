@@ -1,0 +1,136 @@
+"""Repeats answered before decoding: a request whose bytes, caller and headers are those of a request
+the cache already answered skips the JSON decode, the stages that can vouch their result is unchanged
+(the trust scan and policy) and the cache key, and goes straight to admission and the cached answer.
+
+How a repeat is recognised:
+
+* the server hands :meth:`RecallMemo.recall` the raw body before decoding it; the memo digests it
+  with the route's wire format and path parameters, the caller (principal id and kind, and the
+  provider key of passthrough / hybrid callers) and the request headers except those that differ on
+  every request by design (``PER_REQUEST_HEADERS``: request ids, trace context, retry counters);
+* :meth:`RecallMemo.remember` records, when a request decoded the full way was answered by the cache:
+  the decoded request (as the stages left it, so after any redaction), the notes of the stages that
+  can be replayed with the stamp each gave (``Replayable``), the config, and the cache entry;
+* a recall holds only while the config is the same object, every replayable stage gives the same
+  stamp again (the trust stage: same policy, same consents, no recent memory reads, no external
+  decision service, no run recording; see ``TrustStage.replay_stamp``), and the cache entry is the
+  live one for its key (not expired, purged, evicted or replaced).
+
+A recalled request then runs the pipeline as usual with that request and those notes: the stages that
+cannot be replayed (admission: rate limits, budgets) run again, the replayable ones are skipped
+(``Gateway.plan``), the cache stage answers from the entry, and every finisher runs (receipt, usage
+row, metrics, log), so a recalled hit leaves the same evidence as any other hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from adaptive_gateway.cache.entry import Entry
+from adaptive_gateway.config import CompiledConfig
+from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
+from adaptive_gateway.types import ChatRequest
+
+RAW_NOTE = "cache.raw"  # the digest of the request's bytes + caller + headers (set by recall)
+# headers that differ on every request by design and never change an answer or a stage's decision
+PER_REQUEST_HEADERS = frozenset(
+    {
+        "x-request-id",
+        "content-length",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "sentry-trace",
+        "x-stainless-retry-count",
+        "idempotency-key",
+    }
+)
+
+
+@runtime_checkable
+class Replayable(Protocol):
+    """A stage whose result can be reused for a byte-identical request from the same caller."""
+
+    replay_notes: tuple[str, ...]  # the ``ctx.notes`` it leaves (restored on a recall)
+
+    def replay_stamp(self, ctx: RequestContext) -> object | None:
+        """Everything besides the request and headers its result depends on (compared with ``==``);
+        None when its result must not be reused (the stage then disables recalls for the request)."""
+        ...
+
+
+@dataclass(slots=True)
+class Recalled:
+    request: ChatRequest
+    notes: dict[str, Any]
+    stamps: tuple[object, ...]
+    config: CompiledConfig
+    entry: Entry
+    kind: str  # exact | semantic
+    score: float | None
+    plan: Any  # the CachePlan of the hit (cache/service.py)
+    # what finishers derive from the (shared) request and notes once for all its repeats, by name
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
+class RecallMemo:
+    """Digest of a request's bytes -> :class:`Recalled` (bounded; the oldest recorded goes first)."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._data: dict[bytes, Recalled] = {}
+        self.stages: list[Replayable] = []  # set by the cache extension: the replayable stages, in order
+        self.recalls = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @staticmethod
+    def digest(ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> bytes:
+        h = hashlib.blake2b(raw, digest_size=20)
+        p = ctx.principal
+        parts = [wire, p.id if p else "", p.kind if p else "", ctx.provider_key or ""]
+        parts += [f"{k}={v}" for k, v in params.items()]
+        parts += [f"{k}:{v}" for k, v in ctx.headers.items() if k not in PER_REQUEST_HEADERS]
+        h.update("\0".join(parts).encode("utf-8", "surrogatepass"))
+        return h.digest()
+
+    def peek(self, ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> Recalled | None:
+        """The record for these bytes whose config and stage stamps still hold (the caller then checks
+        its cache entry); notes the digest on ``ctx`` for :meth:`remember` either way."""
+        key = ctx.notes[RAW_NOTE] = self.digest(ctx, wire, raw, params)
+        rec = self._data.get(key)
+        if rec is None:
+            return None
+        if rec.config is not ctx.config or self._stamps(ctx) != rec.stamps:
+            del self._data[key]
+            return None
+        return rec
+
+    def forget(self, ctx: RequestContext) -> None:
+        self._data.pop(ctx.notes.get(RAW_NOTE, b""), None)
+
+    def remember(self, ctx: RequestContext, entry: Entry, kind: str, score: float | None, plan: Any) -> None:
+        """Record ``ctx`` (answered by ``entry``) for recalls, when every replayable stage vouches."""
+        key = ctx.notes.get(RAW_NOTE)
+        if key is None or ctx.request is None or REPLAY_NOTE in ctx.notes:
+            return
+        stamps = self._stamps(ctx)
+        if stamps is None:
+            return
+        names = [name for stage in self.stages for name in stage.replay_notes]
+        notes = {name: ctx.notes[name] for name in names if name in ctx.notes}
+        self._data[key] = Recalled(ctx.request, notes, stamps, ctx.config, entry, kind, score, plan)
+        if len(self._data) > self.max_entries:
+            del self._data[next(iter(self._data))]
+
+    def _stamps(self, ctx: RequestContext) -> tuple[object, ...] | None:
+        stamps = tuple(stage.replay_stamp(ctx) for stage in self.stages)
+        return None if any(s is None for s in stamps) else stamps
+
+    def clear(self) -> None:
+        self._data.clear()

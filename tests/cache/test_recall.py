@@ -1,0 +1,211 @@
+"""Repeats answered before decoding (cache/recall.py): a byte-identical request from the same caller with
+the same headers skips the decode, the trust scan and the cache key, and still gets admission (rate
+limits), a receipt, a usage row and the same answer. Through HTTP with the real app and the fake OpenAI
+upstream; the memo's own rules as units."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from adaptive_gateway.cache.entry import Entry
+from adaptive_gateway.cache.recall import RecallMemo
+from adaptive_gateway.config import compile_config, parse_config
+from adaptive_gateway.fakes.server import FakeUpstream
+from adaptive_gateway.pipeline.context import Principal, RequestContext
+from adaptive_gateway.types import ChatRequest
+from tests.cache.support import (
+    ADMIN,
+    CHAT,
+    HTTP,
+    bearer,
+    cache_of,
+    config,
+    create_key,
+    eventually,
+    stored,
+    text_of,
+)
+from tests.support.gateway import MASTER_KEY, GatewayThread
+
+BODY = orjson.dumps(CHAT)  # the exact bytes every repeat sends
+
+
+@pytest.fixture
+def gw(fake_openai: FakeUpstream, tmp_path: Path) -> Iterator[GatewayThread]:
+    with GatewayThread(config(fake_openai.url), tmp_path) as gateway:
+        yield gateway
+
+
+def send(gw: GatewayThread, key: str = MASTER_KEY, body: bytes = BODY, **headers: str) -> httpx.Response:
+    return HTTP.post(
+        gw.url + "/v1/chat/completions",
+        content=body,
+        headers={**bearer(key), "content-type": "application/json", **headers},
+    )
+
+
+def recalled(gw: GatewayThread) -> int:
+    stats = HTTP.get(gw.url + "/api/cache?limit=0", headers=ADMIN).json()["stats"]
+    count: int = stats["recalled"]
+    return count
+
+
+def receipt(gw: GatewayThread, resp: httpx.Response) -> dict[str, Any]:
+    found: dict[str, Any] = HTTP.get(
+        gw.url + "/api/receipts/" + resp.headers["x-adaptive-receipt"], headers=ADMIN
+    ).json()
+    return found
+
+
+def warm(gw: GatewayThread, key: str = MASTER_KEY) -> str:
+    """A miss (stored), then a hit decoded the full way (remembered): the answer text."""
+    before = cache_of(gw).stats.stored
+    first = send(gw, key)
+    assert first.headers["x-cache"] == "miss"
+    stored(gw, before + 1)
+    second = send(gw, key)
+    assert second.headers["x-cache"] == "hit"
+    return text_of(first)
+
+
+def test_a_repeat_is_recalled_and_leaves_the_same_evidence(
+    gw: GatewayThread, fake_openai: FakeUpstream
+) -> None:
+    key = create_key(gw)
+    answer = warm(gw, key)
+    assert recalled(gw) == 0
+    repeats = [send(gw, key) for _ in range(3)]
+    assert recalled(gw) == 3
+    assert len(fake_openai.received) == 1  # only the first went upstream
+    for resp in repeats:
+        assert resp.headers["x-cache"] == "hit" and text_of(resp) == answer
+        assert float(resp.headers["x-adaptive-cost-usd"]) == 0
+        assert resp.json()["id"] == "chatcmpl-" + resp.headers["x-request-id"]
+    assert len({r.headers["x-adaptive-receipt"] for r in repeats}) == 3
+    rec = receipt(gw, repeats[-1])
+    assert rec["cache"]["status"] == "hit" and rec["cache"]["served"].startswith("served from cache")
+    assert rec["trust"]["level"] == "public" and rec["outcome"] == "success"
+    assert rec["request_id"] == repeats[-1].headers["x-request-id"]
+    assert rec["content"]["hashes"] and rec["model"] == "gpt-test"
+    assert rec["principal"]["kind"] == "virtual"
+
+    # a usage row for every request, the recalled ones included (hits at no cost)
+    def usage() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = HTTP.get(
+            gw.url + "/api/usage", params={"group_by": "day"}, headers=ADMIN
+        ).json()["rows"]
+        return rows
+
+    assert eventually(lambda: bool(usage()) and usage()[0]["requests"] == 5), usage()
+
+
+def test_a_recalled_repeat_still_counts_against_the_rate_limit(gw: GatewayThread) -> None:
+    key = create_key(gw, rpm=4)
+    warm(gw, key)  # two requests
+    assert send(gw, key).headers["x-cache"] == "hit"  # recalled: the third
+    assert recalled(gw) == 1
+    assert send(gw, key).headers["x-ratelimit-remaining-requests"] == "0"
+    limited = send(gw, key)
+    assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_only_the_same_bytes_caller_and_headers_are_recalled(gw: GatewayThread) -> None:
+    warm(gw)
+    # request ids and trace context differ on every request: still a repeat
+    assert send(gw, **{"x-request-id": "mine-1", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
+    assert recalled(gw) == 1
+    # the same request written differently: a hit through the canonical key, not a recall
+    spaced = send(gw, body=orjson.dumps(CHAT, option=orjson.OPT_INDENT_2))
+    assert spaced.headers["x-cache"] == "hit" and recalled(gw) == 1
+    # a header that changes the cache's decision: refresh goes upstream
+    refreshed = send(gw, **{"cache-control": "no-cache"})
+    assert refreshed.headers["x-cache"] != "hit" and recalled(gw) == 1
+    # another caller (its own scope): never this caller's recall
+    other = create_key(gw)
+    assert send(gw, other).headers["x-cache"] == "miss" and recalled(gw) == 1
+
+
+def test_a_purge_ends_recalls(gw: GatewayThread, fake_openai: FakeUpstream) -> None:
+    warm(gw)
+    assert send(gw).headers["x-cache"] == "hit" and recalled(gw) == 1
+    assert HTTP.delete(gw.url + "/api/cache?all=true", headers=ADMIN).status_code == 200
+    after = send(gw)
+    assert after.headers["x-cache"] == "miss" and recalled(gw) == 1
+    assert len(fake_openai.received) == 2
+
+
+def test_bad_bytes_are_never_recalled(gw: GatewayThread) -> None:
+    warm(gw)
+    broken = send(gw, body=BODY[:-1])
+    assert broken.status_code == 400 and "malformed JSON" in broken.json()["error"]["message"]
+    assert recalled(gw) == 0
+
+
+# ---- the memo's rules -------------------------------------------------------------------------------
+
+
+class Stage:
+    """A replayable stage whose stamp the test sets."""
+
+    replay_notes = ("stage.note",)
+
+    def __init__(self) -> None:
+        self.stamp: object | None = "v1"
+
+    def replay_stamp(self, ctx: RequestContext) -> object | None:
+        return self.stamp
+
+
+def _ctx(cfg: Any, principal: str = "k1", **headers: str) -> RequestContext:
+    ctx = RequestContext("req_1", "openai_chat", cfg, {"content-type": "application/json", **headers})
+    ctx.principal = Principal(principal, "virtual")
+    return ctx
+
+
+def _remembered(memo: RecallMemo, cfg: Any, entry: Entry) -> None:
+    ctx = _ctx(cfg)
+    memo.peek(ctx, "openai_chat", BODY, {})
+    ctx.request = ChatRequest(model="gpt-test", messages=[])
+    ctx.notes["stage.note"] = "decided"
+    memo.remember(ctx, entry, "exact", None, plan=None)
+
+
+def test_memo_rules() -> None:
+    cfg = compile_config(parse_config("models: {}", {}), {})
+    entry = Entry("k", "gpt-test", "key:k1", b"{}", 0.0, 1e12, 0.0, "public")
+    stage, memo = Stage(), RecallMemo(max_entries=2)
+    memo.stages = [stage]
+    _remembered(memo, cfg, entry)
+    rec = memo.peek(_ctx(cfg, **{"x-request-id": "other"}), "openai_chat", BODY, {})
+    assert rec is not None and rec.notes == {"stage.note": "decided"} and rec.entry is entry
+    assert memo.peek(_ctx(cfg, principal="k2"), "openai_chat", BODY, {}) is None  # another caller
+    assert memo.peek(_ctx(cfg, **{"x-adaptive-trust-level": "secret"}), "openai_chat", BODY, {}) is None
+    assert memo.peek(_ctx(cfg), "anthropic_messages", BODY, {}) is None  # another wire format
+    assert memo.peek(_ctx(cfg), "openai_chat", BODY + b" ", {}) is None
+    # the stage's inputs changed (consents, policy, a memory read): the record is dropped
+    stage.stamp = "v2"
+    assert memo.peek(_ctx(cfg), "openai_chat", BODY, {}) is None and len(memo) == 0
+    # a stage that cannot vouch: nothing is remembered
+    stage.stamp = None
+    _remembered(memo, cfg, entry)
+    assert len(memo) == 0
+    # another config (a reload): not recalled
+    stage.stamp = "v1"
+    _remembered(memo, cfg, entry)
+    other_cfg = compile_config(parse_config("models: {}", {}), {})
+    assert memo.peek(_ctx(other_cfg), "openai_chat", BODY, {}) is None
+    # bounded: the oldest record goes first
+    for i in range(3):
+        ctx = _ctx(cfg, **{"x-n": str(i)})
+        memo.peek(ctx, "openai_chat", BODY, {})
+        ctx.request = ChatRequest(model="gpt-test", messages=[])
+        memo.remember(ctx, entry, "exact", None, plan=None)
+    assert len(memo) == 2
+    assert memo.peek(_ctx(cfg, **{"x-n": "0"}), "openai_chat", BODY, {}) is None
+    assert memo.peek(_ctx(cfg, **{"x-n": "2"}), "openai_chat", BODY, {}) is not None

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
+
 from adaptive_gateway.cache.entry import Entry
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.pipeline.context import RequestContext
@@ -91,12 +93,13 @@ class RecallMemo:
 
     @staticmethod
     def digest(ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> bytes:
-        h = hashlib.blake2b(raw, digest_size=20)
+        headers = ctx.headers
+        if not PER_REQUEST_HEADERS.isdisjoint(headers):
+            headers = {k: v for k, v in headers.items() if k not in PER_REQUEST_HEADERS}
         p = ctx.principal
-        parts = [wire, p.id if p else "", p.kind if p else "", ctx.provider_key or ""]
-        parts += [f"{k}={v}" for k, v in params.items()]
-        parts += [f"{k}:{v}" for k, v in ctx.headers.items() if k not in PER_REQUEST_HEADERS]
-        h.update("\0".join(parts).encode("utf-8", "surrogatepass"))
+        who = (wire, p.id if p else "", p.kind if p else "", ctx.provider_key or "", params, headers)
+        h = hashlib.blake2b(raw, digest_size=20)
+        h.update(orjson.dumps(who))
         return h.digest()
 
     def peek(self, ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> Recalled | None:

@@ -52,7 +52,10 @@ def task_type(ctx: RequestContext) -> str:
         return explicit[:40]
     if req is None:
         return "unknown"
-    return next((name for name, rule in _TASK_RULES if rule(req)), "chat")
+    for name, rule in _TASK_RULES:
+        if rule(req):
+            return name
+    return "chat"
 
 
 @dataclass(slots=True)

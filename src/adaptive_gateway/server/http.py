@@ -35,7 +35,8 @@ class Http:
     @property
     def query(self) -> dict[str, str]:
         if self._query is None:
-            self._query = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin-1")))
+            raw = self.scope.get("query_string", b"")
+            self._query = dict(parse_qsl(raw.decode("latin-1"))) if raw else {}
         return self._query
 
     @property

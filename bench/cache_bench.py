@@ -2,7 +2,9 @@
 auth, trust, admission, cache, observability; the ASGI handler called in process, so the HTTP server's
 own parsing is not counted, which `make bench` measures end to end), for
 
-* ``exact hit (json)`` / ``exact hit (stream)``: the bench request answered from the in-process tier;
+* ``exact hit (json, recalled)`` / ``(stream, recalled)``: the bench request answered from the in-process
+  tier as a byte-identical repeat (cache/recall.py: no decode, no trust scan); ``(json, decoded)`` the
+  same with the recall off (what a request written differently but meaning the same costs);
 * ``miss + store``: a new prompt each time (key, lookup, store) against a canned in-process upstream;
 * ``no cache``: the same model with the cache off, for reference;
 
@@ -17,6 +19,7 @@ ROUNDS rounds with the cases interleaved.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -108,17 +111,23 @@ def body(model: str, stream: bool = False, last: str | None = None) -> bytes:
     return orjson.dumps(data)
 
 
-async def cpu_us(app: Any, bodies: list[bytes]) -> float:
-    t0 = time.thread_time()
-    for b in bodies:
-        await call(app, b)
-    return (time.thread_time() - t0) / len(bodies) * 1e6
+async def cpu_us(app: Any, bodies: list[bytes], recall: bool = True) -> float:
+    gw = app.gateway
+    kept, gw.recall = gw.recall, gw.recall if recall else None
+    try:
+        t0 = time.thread_time()
+        for b in bodies:
+            await call(app, b)
+        return (time.thread_time() - t0) / len(bodies) * 1e6
+    finally:
+        gw.recall = kept
 
 
 async def requests(app: Any) -> dict[str, float]:
     cases = {
-        "exact hit (json)": lambda i: body("cached"),
-        "exact hit (stream)": lambda i: body("cached", stream=True),
+        "exact hit (json, recalled)": lambda i: body("cached"),
+        "exact hit (json, decoded)": lambda i: body("cached"),
+        "exact hit (stream, recalled)": lambda i: body("cached", stream=True),
         "miss + store": lambda i: body("cached", last=f"variant {i} {time.time_ns()}"),
         "no cache (canned upstream)": lambda i: body("uncached"),
     }
@@ -126,7 +135,7 @@ async def requests(app: Any) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(ROUNDS):
         for name, make in cases.items():
-            samples[name].append(await cpu_us(app, [make(i) for i in range(N)]))
+            samples[name].append(await cpu_us(app, [make(i) for i in range(N)], "decoded" not in name))
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
@@ -241,6 +250,9 @@ async def main() -> None:
     app = build_app(compile_config(parse_config(config(), {}), {}))
     app.gateway.executor.upstream = Canned()  # type: ignore[assignment]
     await app.startup()
+    gc.collect()
+    gc.freeze()  # as the server does (server/runner.py): startup objects stay out of the collections
+    gc.set_threshold(20_000, 20, 20)
     try:
         for name, us in (await requests(app)).items():
             print(f"{name:34} {us:8.1f} µs/req", flush=True)

@@ -209,3 +209,33 @@ def test_memo_rules() -> None:
     assert len(memo) == 2
     assert memo.peek(_ctx(cfg, **{"x-n": "0"}), "openai_chat", BODY, {}) is None
     assert memo.peek(_ctx(cfg, **{"x-n": "2"}), "openai_chat", BODY, {}) is not None
+
+
+def test_sdk_streams_and_other_formats_are_recalled_too(gw: GatewayThread) -> None:
+    """The official SDKs send the same bytes for the same call: their repeats are recalled, and a
+    recalled stream is as well-formed as any replayed one."""
+    import anthropic
+    import openai
+
+    oai = openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER_KEY, max_retries=0)
+    answer = oai.chat.completions.create(**CHAT).choices[0].message.content  # the miss
+    stored(gw, 1)
+
+    def streamed() -> str:
+        chunks = oai.chat.completions.create(**CHAT, stream=True, stream_options={"include_usage": True})
+        parts = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+        return "".join(parts)
+
+    assert [streamed() for _ in range(3)] == [answer] * 3
+    assert recalled(gw) == 2  # the first stream was decoded (and remembered), the next two recalled
+
+    claude = anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0)
+    body = {"model": "gpt-test", "max_tokens": 64, "messages": CHAT["messages"]}
+    first = claude.messages.create(**body, extra_body={"temperature": 0})  # type: ignore[call-overload]
+    stored(gw, 2)  # max_tokens makes it another request: a miss, then stored
+    texts = []
+    for _ in range(3):
+        with claude.messages.stream(**body, extra_body={"temperature": 0}) as stream:  # type: ignore[arg-type]
+            assert stream.response.headers["x-cache"] == "hit"
+            texts.append("".join(stream.text_stream))
+    assert texts == [first.content[0].text] * 3 and recalled(gw) == 4

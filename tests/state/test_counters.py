@@ -256,3 +256,66 @@ async def test_unreachable_redis_fails_every_admission_of_the_batch() -> None:
         assert all(isinstance(r, StateUnavailable) for r in results)
     finally:
         await counters.close()
+
+
+async def test_blocks_never_admit_beyond_a_limit_and_give_back_what_they_did_not_use(
+    redis_prefix: str,
+) -> None:
+    """Two replicas admitting one lane from blocks of capacity: never more than the RPM limit or the hard
+    budget in total, and what a block did not use is back in Redis within a second."""
+    replicas = [RedisCounters(REDIS_URL, redis_prefix) for _ in range(2)]
+    rpm, budget = WindowOp("w:k:blk:r", 600, 1), BudgetOp("b:k:blk:all", 500 * 100, 100, True, FAR)
+    seq = iter(range(1_000_000))
+
+    async def one(i: int) -> bool:
+        p = plan(f"l{next(seq)}", windows=[rpm], budgets=[budget])
+        p.lane = "blk"
+        return (await replicas[i % 2].admit(p)).ok
+
+    try:
+        admitted = 0
+        for _ in range(8):  # waves: each replica learns the lane's rate and takes blocks
+            admitted += sum(await asyncio.gather(*[one(i) for i in range(100)]))
+        assert admitted <= 500, "the hard budget binds first, blocks included"
+        assert sum(r.local_admits for r in replicas) > 0, "admitted from blocks"
+        spent, reserved = (await replicas[0].budget_state([budget.key]))[0]
+        assert spent == 0 and reserved >= admitted * 100
+
+        await asyncio.sleep(1.1)  # every block closed: its unused share went back
+        spent, reserved = (await replicas[0].budget_state([budget.key]))[0]
+        assert reserved == admitted * 100, "in flight: exactly the admitted requests' reservations"
+        while await one(0):
+            admitted += 1
+        assert admitted == 500, "what the blocks did not use was admitted afterwards"
+        probe = plan("probe", windows=[WindowOp(rpm.key, rpm.limit, 0)])
+        assert (await replicas[1].admit(probe)).remaining == [600 - 500], "the window counts what ran"
+    finally:
+        for r in replicas:
+            await r.close()
+
+
+async def test_requests_admitted_from_a_block_settle_with_it(redis_prefix: str) -> None:
+    counters = RedisCounters(REDIS_URL, redis_prefix)
+    win, budget = WindowOp("w:k:s:t", 10_000_000, 300), BudgetOp("b:k:s:all", 10**12, 1000, True, FAR)
+    seq = iter(range(1_000_000))
+    try:
+        admitted: list[tuple[AdmitPlan, int]] = []
+        for _ in range(4):
+            plans = [plan(f"s{next(seq)}", windows=[win], budgets=[budget]) for _ in range(50)]
+            for p in plans:
+                p.lane = "s"
+            results = await asyncio.gather(*[counters.admit(p) for p in plans])
+            admitted += [(p, r.bucket) for p, r in zip(plans, results, strict=True) if r.ok]
+        assert len(admitted) == 200 and counters.local_admits > 0
+        items = [
+            Settlement(p.lease_id, b, "redis", [], [(win.key, -200)], [(budget.key, 700, FAR)])
+            for p, b in admitted
+        ]
+        local = [counters.settle_local(s) for s in items]
+        await counters.settle([s for s, done in zip(items, local, strict=True) if not done])
+        await asyncio.sleep(1.1)  # the last block closes and settles
+        assert await counters.budget_state([budget.key]) == [(200 * 700, 0)]
+        probe = await counters.admit(plan("probe", windows=[WindowOp(win.key, win.limit, 0)]))
+        assert probe.remaining == [10_000_000 - 200 * 100], "tokens corrected to actual usage"
+    finally:
+        await counters.close()

@@ -8,6 +8,7 @@ import ipaddress
 import math
 import os
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,15 @@ from adaptive_gateway.errors import (
     RateLimited,
 )
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.state import AdmitPlan, AdmitResult, BudgetOp, Settlement, WindowOp
+from adaptive_gateway.state import (
+    AdmitPlan,
+    AdmitResult,
+    BudgetOp,
+    LeaseOp,
+    MemoryCounters,
+    Settlement,
+    WindowOp,
+)
 from adaptive_gateway.store.models import NANO
 
 if TYPE_CHECKING:
@@ -54,6 +63,42 @@ class BudgetHold:
     thresholds: tuple[float, ...]
 
 
+@dataclass(slots=True, eq=False)
+class _Template:
+    """The plan shape of one scope set under one config, built once: the ops that never change, what
+    each op is (refusals, events), the rate-limit header names and limits, the lease ttl, the lane."""
+
+    owner: KeyEntry | None
+    model_limits: LimitSet | None
+    digest: str
+    scopes: list[Scope]
+    ttl: float
+    estimates: bool = False  # TPM or a budget: needs token / cost estimates
+    ops: list[WindowOp | None] = field(default_factory=list)  # RPM ops; None where TPM goes per request
+    windows: list[tuple[str, str, str]] = field(default_factory=list)  # (scope, name, unit r|t) per op
+    tpm: list[tuple[int, str, int]] = field(default_factory=list)  # (op index, key, limit)
+    tpm_keys: list[str] = field(default_factory=list)
+    lease_ops: list[LeaseOp] = field(default_factory=list)
+    leases: list[tuple[str, str]] = field(default_factory=list)
+    lease_keys: list[str] = field(default_factory=list)
+    budget_scopes: list[Scope] = field(default_factory=list)
+    headers: list[tuple[int, bytes, bytes, bytes, bytes]] = field(default_factory=list)
+    holds: list[BudgetHold] = field(default_factory=list)  # the budgets' current periods...
+    holds_until: float = -1.0  # ...until the first of them ends
+    lane: Hashable | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    plan: AdmitPlan
+    t: _Template
+    budgets: list[BudgetHold]
+
+    @property
+    def windows(self) -> list[tuple[str, str, str]]:
+        return self.t.windows
+
+
 @dataclass(slots=True)
 class Ticket:
     """What admission took, so the finisher can give it back (settle)."""
@@ -70,14 +115,14 @@ class Ticket:
 
     def settlement(self, tokens: int, cost_nano: int) -> Settlement:
         delta = tokens - self.reserved_tokens
-        plan = self.plan
+        built = self.plan
         return Settlement(
-            plan.plan.lease_id,
+            built.plan.lease_id,
             self.bucket,
             self.backend,
-            leases=[op.key for op in plan.plan.leases],
-            windows=[(k, delta) for k in plan.tpm_keys] if delta else [],
-            budgets=[(b.key, cost_nano, b.period.end_ts) for b in plan.budgets],
+            built.t.lease_keys,
+            [(k, delta) for k in built.t.tpm_keys] if delta else [],
+            [(b.key, cost_nano, b.period.end_ts) for b in built.budgets],
         )
 
 
@@ -90,17 +135,17 @@ class BudgetRefused(BudgetExceeded):
         self.spent = spent
 
 
-@dataclass(slots=True)
-class _Plan:
-    plan: AdmitPlan
-    windows: list[tuple[str, str, str]] = field(default_factory=list)  # (scope, name, unit r|t)
-    leases: list[tuple[str, str]] = field(default_factory=list)
-    budgets: list[BudgetHold] = field(default_factory=list)
-    tpm_keys: list[str] = field(default_factory=list)
-
-
 def _fmt_reset(seconds: float) -> str:
     return f"{max(int(seconds * 1000), 1)}ms" if seconds < 1 else f"{math.ceil(seconds)}s"
+
+
+_RESET_SECONDS = [b"%ds" % i for i in range(62)]
+
+
+def _reset_bytes(seconds: float) -> bytes:
+    if 1 <= seconds < 61:
+        return _RESET_SECONDS[math.ceil(seconds)]
+    return _fmt_reset(seconds).encode()
 
 
 def _usd(nano: int) -> str:
@@ -114,29 +159,33 @@ class Admission:
         self.acc = accounts
         self._model_scopes: dict[str, tuple[LimitSet, Scope]] = {}
         self._ttl: dict[str, float] = {}  # lease time-to-live per config digest
-        self._holds: dict[tuple[str, str, str, int, bool, str], BudgetHold] = {}
+        self._templates: dict[tuple[int, int], _Template] = {}
         self._lease_prefix = os.urandom(6).hex() + "-"  # lease ids: unique per process, no syscall each
         self._leases = 0
+        counters = accounts.counters
+        self._memory = counters if isinstance(counters, MemoryCounters) else None  # admits synchronously
 
     async def __call__(self, ctx: RequestContext) -> None:
         p = ctx.principal
         entry = self.acc.table.by_id.get(p.id) if p is not None and p.kind == "virtual" else None
         req = ctx.request
-        model = ctx.config.resolve(req.model) if req is not None else None
-        model_limits = ctx.config.source.limits.models.get(model.name) if model is not None else None
+        config = ctx.config
+        model = config.resolve(req.model) if req is not None else None
+        model_limits = config.source.limits.models.get(model.name) if model is not None else None
         if entry is None and model_limits is None:
             return
         if entry is not None:
             ctx.notes["default_trust"] = entry.trust_level
-            self._check_request(entry, ctx)
-        scopes = self._scopes(entry, model, model_limits)
+            if entry.networks is not None or entry.max_tokens is not None:
+                self._check_request(entry, ctx)
+        t = self._template(config, entry, model, model_limits)
         capped = entry is not None and entry.max_cost_nano is not None
-        if not capped and not any(sc.estimates for sc in scopes):  # only TPM, budgets, cost caps estimate
-            if scopes:
-                await self._admit(ctx, scopes, entry, 0, 0)
+        if not capped and not t.estimates:  # only TPM, budgets, cost caps estimate
+            if t.scopes:
+                await self._admit(ctx, t, entry, 0, 0)
             return
         out_tokens = output_allowance(
-            req, entry.max_tokens if entry else None, ctx.config.source.limits.default_output_tokens
+            req, entry.max_tokens if entry else None, config.source.limits.default_output_tokens
         )
         # a quick, slightly high prompt estimate first; the full estimator decides every refusal
         quick = quick_prompt_tokens(req) if req is not None else 0
@@ -153,10 +202,10 @@ class Admission:
                 param="max_tokens",
                 code="max_cost_exceeded",
             )
-        if not scopes:
+        if not t.scopes:
             return
         try:
-            await self._admit(ctx, scopes, entry, in_tokens + out_tokens, cost)
+            await self._admit(ctx, t, entry, in_tokens + out_tokens, cost)
             return
         except (RateLimited, BudgetExceeded) as err:
             precise = estimate_prompt_tokens(req) if quick is not None and req is not None else in_tokens
@@ -165,7 +214,7 @@ class Admission:
                 raise
         try:  # refused on the quick estimate: the full estimator decides
             cost = cost_bound_nano(model, precise, out_tokens)
-            await self._admit(ctx, scopes, entry, precise + out_tokens, cost)
+            await self._admit(ctx, t, entry, precise + out_tokens, cost)
         except BudgetExceeded as err:
             self._report(err)
             raise
@@ -175,14 +224,16 @@ class Admission:
             self.acc.events.budget_exhausted(err.hold, err.spent)
 
     async def _admit(
-        self, ctx: RequestContext, scopes: list[Scope], entry: KeyEntry | None, tokens: int, cost: int
+        self, ctx: RequestContext, t: _Template, entry: KeyEntry | None, tokens: int, cost: int
     ) -> None:
-        built = self._plan(ctx, scopes, tokens, cost)
-        res = await self.acc.counters.admit(built.plan)
+        built = self._plan(ctx.config, t, tokens, cost)
+        mem = self._memory
+        res = mem.admit_now(built.plan) if mem is not None else await self.acc.counters.admit(built.plan)
         if not res.ok:
             raise self._refusal(built, res, tokens, cost)
-        ctx.extra_headers.extend(self._headers(built, res))
-        self.acc.events.after_admit(built.windows, built.plan.windows, res)
+        ctx.extra_headers.extend(self._headers(t, res))
+        if self.acc.events.webhooks.endpoints:
+            self.acc.events.after_admit(t.windows, built.plan.windows, res)
         ctx.notes["admission"] = Ticket(built, res.bucket, res.backend, tokens, entry)
 
     @staticmethod
@@ -208,6 +259,61 @@ class Admission:
                 param="max_tokens",
             )
 
+    def _template(
+        self,
+        config: CompiledConfig,
+        entry: KeyEntry | None,
+        model: Model | None,
+        model_limits: LimitSet | None,
+    ) -> _Template:
+        """The scope set's template (built on first use, and again after a key or config change)."""
+        cache_key = (id(entry), id(model_limits))
+        t = self._templates.get(cache_key)
+        if (
+            t is not None
+            and t.owner is entry
+            and t.model_limits is model_limits
+            and t.digest == config.digest
+        ):
+            return t
+        if len(self._templates) > 10_000:
+            self._templates.clear()
+        scopes = self._scopes(entry, model, model_limits)
+        ttl = self._ttl.get(config.digest)
+        if ttl is None:
+            totals = [p.timeouts.total for p in config.providers.values()]
+            ttl = self._ttl[config.digest] = max(totals, default=600.0) + 60
+        t = _Template(entry, model_limits, config.digest, scopes, ttl, any(sc.estimates for sc in scopes))
+        first: dict[str, int] = {}
+        for sc in scopes:
+            lim = sc.limits
+            if sc.rpm_op is not None:
+                first.setdefault("r", len(t.ops))
+                t.ops.append(sc.rpm_op)
+                t.windows.append((sc.kind, sc.name, "r"))
+            if lim.tpm is not None:
+                first.setdefault("t", len(t.ops))
+                t.tpm.append((len(t.ops), sc.tpm_key, lim.tpm))
+                t.ops.append(None)
+                t.windows.append((sc.kind, sc.name, "t"))
+                t.tpm_keys.append(sc.tpm_key)
+            if sc.lease_op is not None:
+                t.lease_ops.append(sc.lease_op)
+                t.leases.append((sc.kind, sc.name))
+                t.lease_keys.append(sc.lease_op.key)
+            if lim.budget is not None:
+                t.budget_scopes.append(sc)
+        for unit in sorted(first, key=first.__getitem__):  # the first scope's headers per unit
+            i = first[unit]
+            op = t.ops[i]
+            limit = op.limit if op is not None else next(lim for j, _, lim in t.tpm if j == i)
+            names = HEADER_NAMES[unit]
+            t.headers.append((i, names[0], b"%d" % limit, names[1], names[2]))
+        if not t.budget_scopes:
+            t.lane = (tuple((op.key, op.limit) if op else None for op in t.ops), tuple(t.tpm), ())
+        self._templates[cache_key] = t
+        return t
+
     def _scopes(
         self, entry: KeyEntry | None, model: Model | None, model_limits: LimitSet | None
     ) -> list[Scope]:
@@ -223,48 +329,39 @@ class Admission:
             scopes.append(cached[1])
         return scopes
 
-    def _plan(self, ctx: RequestContext, scopes: list[Scope], tokens: int, cost: int) -> _Plan:
-        config = ctx.config
-        ttl = self._ttl.get(config.digest)
-        if ttl is None:
-            totals = [p.timeouts.total for p in config.providers.values()]
-            ttl = self._ttl[config.digest] = max(totals, default=600.0) + 60
+    def _plan(self, config: CompiledConfig, t: _Template, tokens: int, cost: int) -> _Plan:
         self._leases += 1
-        built = _Plan(AdmitPlan(f"{self._lease_prefix}{self._leases}", ttl))
-        plan, windows, now = built.plan, built.windows, time.time()
-        for sc in scopes:
-            lim = sc.limits
-            if sc.rpm_op is not None:
-                plan.windows.append(sc.rpm_op)
-                windows.append((sc.kind, sc.name, "r"))
-            if lim.tpm is not None:
-                plan.windows.append(WindowOp(sc.tpm_key, lim.tpm, tokens))
-                windows.append((sc.kind, sc.name, "t"))
-                built.tpm_keys.append(sc.tpm_key)
-            if sc.lease_op is not None:
-                plan.leases.append(sc.lease_op)
-                built.leases.append((sc.kind, sc.name))
-            if lim.budget is not None:
-                hold = self._hold(config, sc, now)
-                plan.budgets.append(BudgetOp(hold.key, hold.limit, cost, hold.hard, hold.period.end_ts))
-                built.budgets.append(hold)
-        return built
+        windows: list[WindowOp] = t.ops.copy()  # type: ignore[assignment]  # the TPM slots are filled next
+        for i, key, limit in t.tpm:
+            windows[i] = WindowOp(key, limit, tokens)
+        holds: list[BudgetHold] = []
+        budgets: list[BudgetOp] = []
+        if t.budget_scopes:
+            now = time.time()
+            if now >= t.holds_until:
+                self._renew_holds(config, t, now)
+            holds = t.holds
+            budgets = [BudgetOp(h.key, h.limit, cost, h.hard, h.period.end_ts) for h in holds]
+        plan = AdmitPlan(f"{self._lease_prefix}{self._leases}", t.ttl, windows, t.lease_ops, budgets, t.lane)
+        return _Plan(plan, t, holds)
 
-    def _hold(self, config: CompiledConfig, sc: Scope, now: float) -> BudgetHold:
-        """The scope's budget in the current period (cached until the period or the config changes)."""
-        b = sc.limits.budget
-        assert b is not None
-        period = self.acc.periods.current(b.period, now)
-        cache_key = (sc.budget_prefix, period.label, config.digest, b.limit_nano, b.hard, sc.name)
-        hold = self._holds.get(cache_key)
-        if hold is None:
-            if len(self._holds) > 10_000:
-                self._holds.clear()
-            thresholds = tuple(config.source.budgets.thresholds)
+    def _renew_holds(self, config: CompiledConfig, t: _Template, now: float) -> None:
+        """The template's budgets in their current periods, and its lane (same ops: same lane)."""
+        thresholds = tuple(config.source.budgets.thresholds)
+        holds = []
+        for sc in t.budget_scopes:
+            b = sc.limits.budget
+            assert b is not None
+            period = self.acc.periods.current(b.period, now)
             key = sc.budget_prefix + period.label
-            hold = BudgetHold(key, b.limit_nano, sc.kind, sc.id, sc.name, period, b.hard, thresholds)
-            self._holds[cache_key] = hold
-        return hold
+            holds.append(BudgetHold(key, b.limit_nano, sc.kind, sc.id, sc.name, period, b.hard, thresholds))
+        t.holds = holds
+        t.holds_until = min(h.period.end_ts for h in holds)
+        t.lane = (
+            tuple((op.key, op.limit) if op is not None else None for op in t.ops),
+            tuple(t.tpm),
+            tuple((h.key, h.limit, h.hard) for h in holds),
+        )
 
     def _refusal(self, built: _Plan, res: AdmitResult, tokens: int, cost: int) -> GatewayError:
         retry = max(res.retry_after, 0.001)
@@ -287,7 +384,7 @@ class Admission:
                 )
             return RateLimited(msg, headers=headers)
         if res.denied == "lease":
-            scope, name = built.leases[res.index]
+            scope, name = built.t.leases[res.index]
             limit = built.plan.leases[res.index].limit
             return RateLimited(
                 f"too many concurrent requests: {scope} '{name}' allows {limit} at a time",
@@ -306,18 +403,15 @@ class Admission:
         )
 
     @staticmethod
-    def _headers(built: _Plan, res: AdmitResult) -> list[tuple[bytes, bytes]]:
+    def _headers(t: _Template, res: AdmitResult) -> list[tuple[bytes, bytes]]:
         """The rate-limit headers of the first scope (key, then tenant, then model) per unit."""
         out: list[tuple[bytes, bytes]] = []
-        units = ""
-        ops = built.plan.windows
-        for i, meta in enumerate(built.windows):
-            unit = meta[2]
-            if unit in units:
-                continue
-            units += unit
-            names = HEADER_NAMES[unit]
-            out.append((names[0], b"%d" % ops[i].limit))
-            out.append((names[1], b"%d" % max(res.remaining[i], 0)))
-            out.append((names[2], _fmt_reset(res.reset[i]).encode()))
+        remaining, reset = res.remaining, res.reset
+        for i, limit_name, limit, remaining_name, reset_name in t.headers:
+            rem = remaining[i]
+            out += (
+                (limit_name, limit),
+                (remaining_name, b"%d" % rem if rem > 0 else b"0"),
+                (reset_name, _reset_bytes(reset[i])),
+            )
         return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from adaptive_gateway.accounts.admission import BudgetHold, Ticket
@@ -23,7 +24,9 @@ log = logging.getLogger("adaptive_gateway.accounts")
 
 
 class Settler:
-    """Applies settlements: in place for in-process counters, else batched per loop iteration."""
+    """Applies settlements: in place for in-process counters and for requests admitted from a block of
+    Redis capacity (the block settles in Redis when its last request has), else batched per loop
+    iteration."""
 
     def __init__(self, counters: Counters, accounts: Accounts) -> None:
         self.counters = counters
@@ -31,11 +34,25 @@ class Settler:
         self._pending: list[tuple[Settlement, list[BudgetHold]]] = []
         self._task: asyncio.Task[None] | None = None
         self.settled = 0
+        self._memory = counters if isinstance(counters, MemoryCounters) else None
+        self._local: Callable[[Settlement], bool] | None = getattr(counters, "settle_local", None)
+        self._holds: dict[str, BudgetHold] = {}  # budget key -> hold, for the events of settled blocks
+        primary = getattr(counters, "primary", counters)
+        if hasattr(primary, "on_block_settled"):
+            primary.on_block_settled = self._block_settled
 
     def put(self, item: Settlement, holds: list[BudgetHold]) -> None:
-        if isinstance(self.counters, MemoryCounters):
+        if self._memory is not None:
             self.settled += 1
-            self.acc.events.after_settle(holds, self.counters.settle_now(item))
+            self.acc.events.after_settle(holds, self._memory.settle_now(item))
+            return
+        if self._local is not None and self._local(item):
+            self.settled += 1
+            if holds and self.acc.events.webhooks.endpoints:
+                if len(self._holds) > 10_000:
+                    self._holds.clear()
+                for hold in holds:
+                    self._holds[hold.key] = hold
             return
         self._pending.append((item, holds))
         if self._task is None or self._task.done():
@@ -53,6 +70,12 @@ class Settler:
             self.settled += len(batch)
             for (_, holds), res in zip(batch, results, strict=True):
                 self.acc.events.after_settle(holds, res)
+
+    def _block_settled(self, keys: list[str], results: list[tuple[int, int]]) -> None:
+        """Budget events of a settled block (its spend crossed a threshold, or the budget)."""
+        holds = [self._holds.get(key) for key in keys]
+        if all(hold is not None for hold in holds):
+            self.acc.events.after_settle([h for h in holds if h is not None], results)
 
     async def drain(self) -> None:
         """Settle everything queued (shutdown)."""

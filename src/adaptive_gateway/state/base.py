@@ -17,6 +17,7 @@ Either every check of a plan passes and all of them are taken, or nothing is tak
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,6 +58,9 @@ class AdmitPlan:
     windows: list[WindowOp] = field(default_factory=list)
     leases: list[LeaseOp] = field(default_factory=list)
     budgets: list[BudgetOp] = field(default_factory=list)
+    # plans with the same lane have the same ops (keys, limits) and may be admitted from a block of
+    # capacity taken ahead (Redis backend; see state/redis.py); None: decided one by one
+    lane: Hashable | None = None
 
 
 @dataclass(slots=True)

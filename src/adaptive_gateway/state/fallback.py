@@ -68,6 +68,10 @@ class ResilientCounters:
         self.fallbacks += 1
         return self.local.admit_now(plan)
 
+    def settle_local(self, item: Settlement) -> bool:
+        """A request admitted from a block of Redis capacity settles into its block (no call)."""
+        return item.backend == "redis" and self.primary.settle_local(item)
+
     async def settle(self, items: list[Settlement]) -> list[SettleResult]:
         if all(s.backend == "redis" for s in items):  # the usual case: one call, no bookkeeping
             try:

@@ -194,7 +194,9 @@ class MemoryCounters:
                 win.adjust(item.bucket, delta)
         out: SettleResult = []
         for key, actual, expires_at in item.budgets:
-            bud = self._budgets.setdefault(key, _Budget(expires_at=expires_at))
+            bud = self._budgets.get(key)
+            if bud is None:
+                bud = self._budgets[key] = _Budget(expires_at=expires_at)
             amount = bud.leases.release(item.lease_id)
             if amount is not None:
                 bud.reserved -= amount

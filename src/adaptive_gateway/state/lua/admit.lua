@@ -6,9 +6,12 @@
 -- ARGV[1]: JSON list of plans [lease_id, ttl, windows, leases, budgets], flat lists of key indexes and
 --       numbers: windows [key, limit, cost, ...], leases [key, limit, ...],
 --       budgets [hash key (its zset is the next key), limit, amount, hard 0/1, expires_at, ...]
+-- ARGV[2] (optional): the id of a replica taking blocks of capacity; then the last KEY is the zset of
+--       such replicas (member: id, score: when it counts no more), refreshed here
 -- Reply: JSON, per plan [ok, bucket, denied (0 ok|1 window|2 lease|3 budget), index, retry seconds,
 --        [remaining per window], [reset seconds per window], [spent per budget], [reserved per budget]]
---        (windows after this admission; budgets before it, up to the one that refused)
+--        (windows after this admission; budgets before it, up to the one that refused); with ARGV[2] one
+--        more element last: [replicas taking blocks, Redis time in seconds]
 local WIN = 60
 local t = redis.call('TIME')
 local sec = tonumber(t[1])
@@ -174,5 +177,12 @@ for ki, b in pairs(buds) do
     redis.call('EXPIREAT', hkey, until_)
     redis.call('EXPIREAT', zkey, until_)
   end
+end
+if ARGV[2] then
+  local holders = KEYS[#KEYS]
+  redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
+  redis.call('ZADD', holders, now + 5, ARGV[2])
+  redis.call('EXPIRE', holders, 60)
+  out[#out + 1] = fmt('[%d,%.6f]', redis.call('ZCARD', holders), now)
 end
 return '[' .. table.concat(out, ',') .. ']'

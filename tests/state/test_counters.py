@@ -319,3 +319,33 @@ async def test_requests_admitted_from_a_block_settle_with_it(redis_prefix: str) 
         assert probe.remaining == [10_000_000 - 200 * 100], "tokens corrected to actual usage"
     finally:
         await counters.close()
+
+
+async def test_a_closed_block_gives_back_unused_units_while_a_request_is_still_in_flight(
+    redis_prefix: str,
+) -> None:
+    counters = RedisCounters(REDIS_URL, redis_prefix)
+    rpm, budget = WindowOp("w:k:f:r", 100_000, 1), BudgetOp("b:k:f:all", 10**12, 1000, True, FAR)
+    seq = iter(range(1_000_000))
+    try:
+        admitted: list[tuple[AdmitPlan, int]] = []
+        for _ in range(3):
+            plans = [plan(f"f{next(seq)}", windows=[rpm], budgets=[budget]) for _ in range(40)]
+            for p in plans:
+                p.lane = "f"
+            results = await asyncio.gather(*[counters.admit(p) for p in plans])
+            admitted += [(p, r.bucket) for p, r in zip(plans, results, strict=True) if r.ok]
+        assert len(admitted) == 120 and counters.local_admits > 0
+        items = [Settlement(p.lease_id, b, "redis", [], [], [(budget.key, 600, FAR)]) for p, b in admitted]
+        slow = items.pop()  # still in flight when its block closes
+        local = [counters.settle_local(s) for s in items]
+        await counters.settle([s for s, done in zip(items, local, strict=True) if not done])
+        await asyncio.sleep(1.1)
+        probe = await counters.admit(plan("probe", windows=[WindowOp(rpm.key, rpm.limit, 0)]))
+        assert probe.remaining == [100_000 - 120], "the unused units are back, the request in flight counts"
+        if not counters.settle_local(slow):
+            await counters.settle([slow])
+        await asyncio.sleep(0.1)
+        assert await counters.budget_state([budget.key]) == [(120 * 600, 0)]
+    finally:
+        await counters.close()

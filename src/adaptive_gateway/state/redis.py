@@ -336,6 +336,11 @@ class RedisCounters:
             lane.block = None
         if block.inflight == 0:
             self._settle_block(block)
+        elif any(block.wleft):  # the units it did not use go back now, not when its last request ends
+            bp, wleft = block.plan, block.wleft
+            windows = [(op.key, -left) for op, left in zip(bp.windows, wleft, strict=True) if left]
+            self._queue_settlement(Settlement(bp.lease_id + "-w", block.bucket, "redis", [], windows, []))
+            block.wleft = [0] * len(wleft)
 
     def settle_local(self, item: Settlement) -> bool:
         """Settle a request admitted from a block into its block (no Redis call); False when it was not."""
@@ -365,7 +370,10 @@ class RedisCounters:
             if delta - left
         ]
         budgets = [(b.key, cost, b.expires_at) for b, cost in zip(bp.budgets, block.actual, strict=True)]
-        self._closed.append(Settlement(bp.lease_id, block.bucket, "redis", [], windows, budgets))
+        self._queue_settlement(Settlement(bp.lease_id, block.bucket, "redis", [], windows, budgets))
+
+    def _queue_settlement(self, item: Settlement) -> None:
+        self._closed.append(item)
         if self._closer is None or self._closer.done():
             self._closer = asyncio.get_running_loop().create_task(self._settle_blocks())
 

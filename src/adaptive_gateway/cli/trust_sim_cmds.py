@@ -1,4 +1,4 @@
-"""``simulate request.json`` and ``run list | show | replay``.
+"""``simulate request.json`` and ``run list | show | replay | prune``.
 
 ``simulate`` runs the decision path in this process against the config file (no gateway needed, no
 upstream called, nothing written); ``--url`` asks a running gateway's ``POST /v1/simulate`` instead,
@@ -6,7 +6,8 @@ which also sees its live health. The request file is an OpenAI chat body, or ``{
 "headers": {...}}`` (the shape of a run's ``request.json``).
 
 ``run replay`` re-sends a recorded run's request to a running gateway, with the same or another
-model, and shows the recorded answer next to the new one.
+model, and shows the recorded answer next to the new one. ``run prune`` deletes run folders past
+``trust.runs.retention_days`` (or ``--days``), as the gateway does hourly.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.console import Console
 
 from adaptive_gateway.cli.core_cmds import ConfigOpt, gateway_key, gateway_url, resolve_config_path
 from adaptive_gateway.config import CompiledConfig, ConfigError, compile_config, gateway_home, load_config
+from adaptive_gateway.config.trust_schema import RunOptions
 from adaptive_gateway.ledger.runs import RUNS_DIR, RunNotFound, RunStore
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="A running gateway (default: from the config).")]
@@ -260,10 +262,43 @@ def run_replay(
         raise typer.Exit(1)
 
 
+def run_prune(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            "--older-than",
+            min=0,
+            help="Days to keep before today (default: trust.runs.retention_days).",
+        ),
+    ] = None,
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Delete run folders older than the retention (by the day in their receipt id) and print their
+    ids; today's runs are never deleted. Safe while gateways are running."""
+    if days is None:
+        path = resolve_config_path(config)
+        try:
+            days = (load_config(path).trust.runs if path.exists() else RunOptions()).retention_days
+        except ConfigError as exc:
+            raise _fail(str(exc), 2) from None
+        if days == 0:
+            _out().print("trust.runs.retention_days is 0 (keep runs forever): nothing pruned")
+            return
+    pruned = runs_store().prune(days)
+    if not pruned:
+        _out().print(f"no runs older than {days} days")
+        return
+    _out().print(f"deleted {len(pruned)} run(s) older than {days} days:")
+    for run_id in pruned:
+        typer.echo(f"  {run_id}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate_cmd)
     run_app = typer.Typer(help="The run ledger: recorded requests, replayable.", no_args_is_help=True)
     run_app.command("list")(run_list)
     run_app.command("show")(run_show)
     run_app.command("replay")(run_replay)
+    run_app.command("prune")(run_prune)
     app.add_typer(run_app, name="run")

@@ -128,6 +128,16 @@ class ReceiptOptions(_Strict):
     )
 
 
+class RunOptions(_Strict):
+    """Run folders (``<home>/runs/<receipt id>/``), written when ``record_runs`` is on."""
+
+    retention_days: int = Field(
+        30,
+        ge=0,
+        description="run folders older than this many days are deleted (at start, then hourly); 0 keeps all",
+    )
+
+
 class TrustConfig(_Strict):
     enabled: bool = True  # false: no scanning and no trust policy at all (not recommended)
     default_level: Level = "public"  # of keys and tenants without their own
@@ -152,6 +162,7 @@ class TrustConfig(_Strict):
     memory: MemorySourceOptions = MemorySourceOptions()
     receipts: ReceiptOptions = ReceiptOptions()
     record_runs: bool = False
+    runs: RunOptions = RunOptions()
     ledger_poll_seconds: float = Field(1.0, gt=0, description="how often the consent ledger is re-read")
 
     @field_validator("patterns", "keywords")

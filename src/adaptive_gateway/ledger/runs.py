@@ -4,21 +4,30 @@
 client sent it, as an OpenAI chat body, with the trust headers it carried), ``response.json`` (the
 answer the client saw), ``receipt.json`` and ``run.json`` (config digest, policy version, the route
 decision, model and status). Runs hold message content: they are written only when recording is on
-(``trust.record_runs`` or per key). ``run replay`` re-sends ``request.json``.
+(``trust.record_runs`` or per key). ``run replay`` re-sends ``request.json``. :meth:`RunStore.prune`
+deletes the folders past ``trust.runs.retention_days`` (by the day in their receipt id), never today's.
 """
 
 from __future__ import annotations
 
+import builtins
+import calendar
+import datetime as dt
 import os
 import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from adaptive_gateway.ledger.receipts import day_of
+
 RUNS_DIR = "runs"
 FILES = ("request", "response", "receipt", "run")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_TRASH = ".pruning-"  # a run folder being deleted: renamed to ``.pruning-<id>-<random>`` first
 
 
 class RunNotFound(KeyError):
@@ -68,12 +77,59 @@ class RunStore:
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest runs first: each run's ``run.json`` with its ``id``."""
         try:
-            folders = sorted((p for p in self.root.iterdir() if p.is_dir()), reverse=True)
+            folders = sorted(
+                (p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True
+            )
         except FileNotFoundError:
             return []
         out = []
         for folder in folders[:limit]:
-            meta = folder / "run.json"
-            data = orjson.loads(meta.read_bytes()) if meta.exists() else {}
+            try:
+                data = orjson.loads((folder / "run.json").read_bytes())
+            except FileNotFoundError:
+                if not folder.exists():
+                    continue  # pruned meanwhile
+                data = {}
             out.append({"id": folder.name, **data})
         return out
+
+    def prune(self, older_than_days: int, now: float | None = None) -> builtins.list[str]:
+        """Delete the run folders more than ``older_than_days`` days before today (UTC), as receipt day
+        files are pruned: with 30, the runs of today and the 30 days before are kept. A run's day is the
+        day in its receipt id (``rc_<yyyymmdd>T...``); entries that are not a folder named by a receipt
+        id (other files and folders, symbolic links, hidden names) are left alone. Runs of today and
+        later are never deleted, and neither is a folder modified after the cutoff (a run being written
+        right now, one copied in). A folder is renamed to a hidden name before it is removed: readers see
+        a whole run or none, and of two pruners racing only one deletes it. Returns the ids deleted."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be 0 or more")
+        today = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC).date()
+        cutoff = today - dt.timedelta(days=older_than_days)
+        cutoff_ts = calendar.timegm(cutoff.timetuple())  # the cutoff day's first second
+        try:
+            entries = builtins.list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        deleted: builtins.list[str] = []
+        for entry in entries:
+            if entry.name.startswith(_TRASH) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)  # left by a pruner that was interrupted
+                continue
+            day = day_of(entry.name)
+            if day is None or not _SAFE_ID.match(entry.name) or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                when = dt.date.fromisoformat(day)
+                modified = entry.stat(follow_symlinks=False).st_mtime
+            except (ValueError, FileNotFoundError):
+                continue  # an impossible date, or gone already
+            if when >= cutoff or modified >= cutoff_ts:  # cutoff <= today: today's runs stay
+                continue
+            trash = self.root / f"{_TRASH}{entry.name}-{os.urandom(4).hex()}"
+            try:
+                os.rename(entry.path, trash)
+            except FileNotFoundError:
+                continue  # another pruner took it first
+            shutil.rmtree(trash, ignore_errors=True)
+            deleted.append(entry.name)
+        return sorted(deleted)

@@ -3,9 +3,10 @@ view, the decision client, and the write-behind of receipts and run folders.
 
 Settings are compiled once per config section (a reload swaps them) and looked up by the section's
 identity; the ledger snapshot is refreshed by a background task; receipts and runs are written by a
-worker thread in batches, and receipt day files past ``trust.receipts.retention_days`` are pruned at
-start and then every ``prune_interval`` seconds (every worker may prune: deletion takes the same
-lock as appends). Nothing here reads a file or a database per request.
+worker thread in batches; receipt day files past ``trust.receipts.retention_days`` and run folders
+past ``trust.runs.retention_days`` are pruned at start and then every ``prune_interval`` seconds
+(every worker may prune: a day file is deleted under the lock appends take, a run folder is renamed
+away before it is removed). Nothing here reads a file or a database per request.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from adaptive_gateway.trust.settings import TrustSettings, compile_trust
 log = logging.getLogger("adaptive_gateway.trust")
 Record = tuple[str, bytes | None, dict[str, Any] | None]  # (receipt id, receipt JSON, run folder files)
 _CACHE_SIZE = 4  # configs in flight at once during reloads
-PRUNE_INTERVAL = 3600.0  # seconds between two receipt retention passes
+PRUNE_INTERVAL = 3600.0  # seconds between two retention passes (receipts, runs)
 
 
 class TrustRuntime:
@@ -112,12 +113,17 @@ class TrustRuntime:
         self.writer.start()
         await asyncio.to_thread(self.consent_view.refresh)
         self._poller = asyncio.create_task(self._poll(), name="consent-ledger-poll")
-        self._pruner = asyncio.create_task(self._prune_periodically(), name="receipts-retention")
+        self._pruner = asyncio.create_task(self._prune_periodically(), name="trust-retention")
 
     def prune_receipts(self) -> list[str]:
         """Delete receipt day files past ``trust.receipts.retention_days`` (0: keep all); the days."""
         days = self.settings_for(self.current()).receipts.retention_days
         return self.receipts.prune(days) if days > 0 else []
+
+    def prune_runs(self) -> list[str]:
+        """Delete run folders past ``trust.runs.retention_days`` (0: keep all); the run ids."""
+        days = self.current().source.trust.runs.retention_days
+        return self.runs.prune(days) if days > 0 else []
 
     async def _prune_periodically(self) -> None:
         while True:
@@ -129,6 +135,12 @@ class TrustRuntime:
                     )
             except Exception:
                 log.exception("pruning receipts failed")
+            try:
+                runs = await asyncio.to_thread(self.prune_runs)
+                if runs:
+                    log.info("runs: deleted %d run folder(s) past retention", len(runs))
+            except Exception:
+                log.exception("pruning run folders failed")
             await asyncio.sleep(self.prune_interval)
 
     async def _poll(self) -> None:

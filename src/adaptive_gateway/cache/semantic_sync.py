@@ -3,7 +3,9 @@ replicas: loads the persisted rows at start, writes new rows behind (``semantic_
 them to and pulls the others' from Redis (``semantic_shared.py``), and applies purges to the disk.
 
 The request path only ever touches the numpy matrix; everything here runs in the background or in
-the store's thread, and failures there turn into misses, never into errors.
+the store's thread, and failures there turn into misses, never into errors. :meth:`SemanticSync.status`
+is what ``GET /api/cache`` shows of it (``semantic.sync``): rows on disk, the stream's cursor against
+its newest item, what was loaded, queued, published and pulled, and the last failure.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +50,13 @@ class SemanticSync:
         self.sync_seconds = sync_seconds
         self.loaded = 0  # rows indexed from the disk at start
         self.pulled = 0  # rows indexed from other replicas
+        self.queued = 0  # rows handed to the disk store (written by its next flush)
+        self.published = 0  # rows appended to the shared stream
+        self.ready = False  # the disk and the stream were read at start
+        self.last_pull: float | None = None  # when a pull last reached Redis (``clock``)
+        self.errors = 0  # failed stream reads and writes, failed follow passes
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._purge_cursor: str | None = None  # the last shared purge applied to the disk
 
@@ -60,6 +71,7 @@ class SemanticSync:
             await self._purges(first=True)
             await self._pull()
             self._task = asyncio.get_running_loop().create_task(self._follow())
+        self.ready = True
 
     def launch(self) -> None:
         """:meth:`start` in the background (an index made after startup, e.g. by a reload)."""
@@ -71,14 +83,32 @@ class SemanticSync:
             try:
                 await self._pull()
                 await self._purges(first=False)
-            except Exception:  # never let the follower die of one bad item
+            except Exception as exc:  # never let the follower die of one bad item
+                self._failed(f"sync pass: {exc}")
                 log.exception("cache: semantic sync failed")
+
+    def _failed(self, message: str) -> None:
+        self.errors += 1
+        self.last_error, self.last_error_at = message, self.clock()
+
+    def _reached(self, errors_before: int) -> bool:
+        """Whether the stream calls made since the shared tier counted ``errors_before`` failures went
+        through (``SharedSemantic`` swallows and counts its failures there); if not, remember why."""
+        assert self.shared is not None
+        tier = self.shared.tier
+        if tier.errors == errors_before:
+            return True
+        self._failed(tier.last_error)
+        return False
 
     async def _pull(self) -> None:
         assert self.shared is not None
         more = True
         while more:
+            before = self.shared.tier.errors
             rows, more = await self.shared.pull(self.clock())
+            if self._reached(before):
+                self.last_pull = self.clock()
             self.pulled += await self._index_rows(rows)
 
     async def _purges(self, first: bool) -> None:
@@ -89,12 +119,15 @@ class SemanticSync:
             return  # the index itself follows purges with the exact tier (ResponseCache.follow_purges)
         if self._purge_cursor is None:
             self._purge_cursor = await self.store.get_meta(PURGE_CURSOR)
+        before = self.shared.tier.errors
         if self._purge_cursor is None:  # a new disk: nothing on it predates the newest purge
             newest = await self.shared.last_purge()
+            self._reached(before)
             if newest is not None:
                 await self._save_cursor(newest)
             return
         selectors, cursor, missed = await self.shared.purges_since(self._purge_cursor)
+        self._reached(before)
         if missed and first:
             log.warning("cache: purges were missed while this replica was down; dropping persisted vectors")
             await self.store.clear()
@@ -141,8 +174,12 @@ class SemanticSync:
         if self.store is not None:
             self.store.max_entries = self.index.max_entries  # follows reloads
             self.store.add(row, entry.to_bytes())
+            self.queued += 1
         if self.shared is not None:
+            before = self.shared.tier.errors
             await self.shared.publish(row)
+            if self._reached(before):
+                self.published += 1
 
     async def answer(self, key: str) -> Entry | None:
         """The persisted answer of ``key`` (after a restart, or once the in-process tier evicted it)."""
@@ -150,6 +187,63 @@ class SemanticSync:
 
     async def purge(self, sel: Selector) -> int:
         return await self.store.purge(sel) if self.store is not None else 0
+
+    # ---- the admin view ----------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """The sync's state (``GET /api/cache`` → ``semantic.sync``): the disk copy and the shared stream,
+        each None when that copy is off. Reads the row count with its own read-only connection in a
+        worker thread and asks Redis for the stream's length and newest id; neither touches the request
+        path or the counters, and a failure there shows as None."""
+        failed = self.last_error_at
+        return {
+            "ready": self.ready,
+            "sync_seconds": self.sync_seconds,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "last_error_age_s": round(self.clock() - failed, 3) if failed is not None else None,
+            "disk": await self._disk_status() if self.store is not None else None,
+            "redis": await self._stream_status() if self.shared is not None else None,
+        }
+
+    async def _disk_status(self) -> dict[str, Any]:
+        assert self.store is not None
+        try:
+            vectors: int | None = await asyncio.to_thread(_live_rows, self.store.path, self.clock())
+        except (sqlite3.Error, OSError):
+            vectors = None
+        return {
+            "path": str(self.store.path),
+            "vectors": vectors,  # live rows in the file (every worker sharing this home writes there)
+            "loaded": self.loaded,
+            "queued": self.queued,
+            "purge_cursor": self._purge_cursor,
+            "errors": self.store.errors,
+            "last_error": self.store.last_error or None,
+        }
+
+    async def _stream_status(self) -> dict[str, Any]:
+        assert self.shared is not None
+        shared = self.shared
+        items: int | None = None
+        head: str | None = None
+        try:
+            items = int(await shared.client.execute("XLEN", shared.stream))
+            newest = await shared.client.execute("XREVRANGE", shared.stream, "+", "-", "COUNT", 1)
+            head = newest[0][0].decode() if newest else "0-0"
+        except Exception:  # Redis is down: the counters below tell the rest
+            items = head = None
+        now = self.clock()
+        return {
+            "stream": shared.stream,
+            "items": items,  # in the stream now (capped at about semantic.max_entries)
+            "head": head,  # its newest item's id
+            "cursor": shared.cursor,  # the last item this replica pulled
+            "behind": _stream_id(head) > _stream_id(shared.cursor) if head is not None else None,
+            "pulled": self.pulled,
+            "published": self.published,
+            "last_pull_age_s": round(now - self.last_pull, 3) if self.last_pull is not None else None,
+        }
 
     async def close(self) -> None:
         if self._task is not None:
@@ -175,3 +269,21 @@ def open_sync(
     if store is None and shared is None:
         return None
     return SemanticSync(index, store, shared, clock, sem.sync_seconds)
+
+
+def _live_rows(path: Path, now: float) -> int:
+    """The unexpired rows of the store's file, read with a connection of its own (WAL: not blocked by
+    the writer); 0 before anything was written."""
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)
+    try:
+        row = conn.execute("SELECT COUNT(*) FROM semantic WHERE expires > ?", (now,)).fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+def _stream_id(ident: str) -> tuple[int, int]:
+    ms, _, seq = ident.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,7 +1,8 @@
 """The cache admin routes; master key or a virtual key with the ``admin`` role only.
 
 * ``GET /api/cache?model=&tenant=&scope=&key=&limit=50``: settings, counters (hits, misses, saved
-  cost, ...), the shared tier and semantic index state, and the newest matching in-process entries
+  cost, ...), the shared tier and semantic index state (with its copies on disk and in Redis:
+  ``semantic.sync``, from ``SemanticSync.status``), and the newest matching in-process entries
   (metadata only; with ``key=`` also the cached answer, as an OpenAI chat completion).
 * ``DELETE /api/cache?model=&tenant=&scope=&key=`` (or ``?all=true``): purge matching entries from
   every tier; other replicas drop their in-process copies within ``cache.purge_poll_seconds``.
@@ -69,8 +70,15 @@ def _entry(e: Entry, now: float, with_answer: bool) -> dict[str, Any]:
     return out
 
 
-def overview(cache: ResponseCache, policy: CachePolicy, sel: Selector, limit: int) -> dict[str, Any]:
-    """The ``GET /api/cache`` body."""
+def overview(
+    cache: ResponseCache,
+    policy: CachePolicy,
+    sel: Selector,
+    limit: int,
+    sync: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``GET /api/cache`` body; ``sync`` is the semantic index's sync state (None: no index yet, or
+    neither persisted nor shared)."""
     cfg, s, now = policy.cfg, cache.stats, cache.clock()
     matching = [e for e in cache.local.entries(now) if sel.matches(e)]
     semantic = cache.semantic
@@ -102,6 +110,7 @@ def overview(cache: ResponseCache, policy: CachePolicy, sel: Selector, limit: in
             "lookups": s.semantic_lookups,
             "avg_lookup_ms": round(s.semantic_ms / s.semantic_lookups, 2) if s.semantic_lookups else None,
             "error": cache.semantic_error,
+            "sync": sync,
         },
         "shared": _shared(cache),
         "selector": sel.as_dict(),
@@ -125,7 +134,9 @@ async def get_cache(app: GatewayApp, cache: ResponseCache, http: Http) -> None:
         if not _is_admin(ctx.principal):
             raise PermissionDenied("the cache admin API needs the master key or an admin key")
         policy = cache.policy(ctx.config)
-        body = overview(cache, policy, selector(http.query), _limit(http.query))
+        sel, limit = selector(http.query), _limit(http.query)
+        sync = await cache.sync.status() if cache.sync is not None else None
+        body = overview(cache, policy, sel, limit, sync)
         await http.respond(200, orjson.dumps(body), [(b"x-request-id", ctx.request_id.encode())])
     except GatewayError as err:
         await send_error(http, ctx, err, None)

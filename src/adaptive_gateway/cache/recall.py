@@ -37,7 +37,7 @@ from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.types import ChatRequest
 
-RAW_NOTE = "cache.raw"  # the digest of the request's bytes + caller + headers (set by recall)
+RAW_NOTE = "cache.raw"  # the request's bytes, digested with caller and headers when needed (_Raw)
 # headers that differ on every request by design and never change an answer or a stage's decision
 PER_REQUEST_HEADERS = frozenset(
     {
@@ -75,6 +75,7 @@ class Recalled:
     kind: str  # exact | semantic
     score: float | None
     plan: Any  # the CachePlan of the hit (cache/service.py)
+    size: int  # of the request body: a body of a size no record has is not even digested
     # what finishers derive from the (shared) request and notes once for all its repeats, by name
     derived: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +86,7 @@ class RecallMemo:
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self._data: dict[bytes, Recalled] = {}
+        self._sizes: dict[int, int] = {}  # body size -> records of that size
         self.stages: list[Replayable] = []  # set by the cache extension: the replayable stages, in order
         self.recalls = 0
 
@@ -104,32 +106,50 @@ class RecallMemo:
 
     def peek(self, ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> Recalled | None:
         """The record for these bytes whose config and stage stamps still hold (the caller then checks
-        its cache entry); notes the digest on ``ctx`` for :meth:`remember` either way."""
-        key = ctx.notes[RAW_NOTE] = self.digest(ctx, wire, raw, params)
+        its cache entry). The bytes are kept on ``ctx`` for :meth:`remember`; they are digested only
+        when a record has a body of their size (most new requests cost a dict lookup here)."""
+        raw_note = ctx.notes[RAW_NOTE] = _Raw(wire, raw, params)
+        if len(raw) not in self._sizes:
+            return None
+        key = raw_note.key(ctx)
         rec = self._data.get(key)
         if rec is None:
             return None
         if rec.config is not ctx.config or self._stamps(ctx) != rec.stamps:
-            del self._data[key]
+            self._drop(key)
             return None
         return rec
 
     def forget(self, ctx: RequestContext) -> None:
-        self._data.pop(ctx.notes.get(RAW_NOTE, b""), None)
+        raw_note = ctx.notes.get(RAW_NOTE)
+        if isinstance(raw_note, _Raw):
+            self._drop(raw_note.key(ctx))
 
     def remember(self, ctx: RequestContext, entry: Entry, kind: str, score: float | None, plan: Any) -> None:
         """Record ``ctx`` (answered by ``entry``) for recalls, when every replayable stage vouches."""
-        key = ctx.notes.get(RAW_NOTE)
-        if key is None or ctx.request is None or REPLAY_NOTE in ctx.notes:
+        raw_note = ctx.notes.get(RAW_NOTE)
+        if not isinstance(raw_note, _Raw) or ctx.request is None or REPLAY_NOTE in ctx.notes:
             return
         stamps = self._stamps(ctx)
         if stamps is None:
             return
         names = [name for stage in self.stages for name in stage.replay_notes]
         notes = {name: ctx.notes[name] for name in names if name in ctx.notes}
-        self._data[key] = Recalled(ctx.request, notes, stamps, ctx.config, entry, kind, score, plan)
+        key, size = raw_note.key(ctx), len(raw_note.raw)
+        self._drop(key)
+        self._data[key] = Recalled(ctx.request, notes, stamps, ctx.config, entry, kind, score, plan, size)
+        self._sizes[size] = self._sizes.get(size, 0) + 1
         if len(self._data) > self.max_entries:
-            del self._data[next(iter(self._data))]
+            self._drop(next(iter(self._data)))
+
+    def _drop(self, key: bytes) -> None:
+        rec = self._data.pop(key, None)
+        if rec is not None:
+            left = self._sizes[rec.size] - 1
+            if left:
+                self._sizes[rec.size] = left
+            else:
+                del self._sizes[rec.size]
 
     def _stamps(self, ctx: RequestContext) -> tuple[object, ...] | None:
         stamps = tuple(stage.replay_stamp(ctx) for stage in self.stages)
@@ -137,3 +157,19 @@ class RecallMemo:
 
     def clear(self) -> None:
         self._data.clear()
+        self._sizes.clear()
+
+
+class _Raw:
+    """A request's bytes as the server read them, digested on first need."""
+
+    __slots__ = ("_key", "params", "raw", "wire")
+
+    def __init__(self, wire: str, raw: bytes, params: Mapping[str, str]) -> None:
+        self.wire, self.raw, self.params = wire, raw, params
+        self._key: bytes | None = None
+
+    def key(self, ctx: RequestContext) -> bytes:
+        if self._key is None:
+            self._key = RecallMemo.digest(ctx, self.wire, self.raw, self.params)
+        return self._key

@@ -54,6 +54,27 @@ def test_a_virtual_keys_trust_level_is_its_default(tmp_path: Path) -> None:
         assert reasons == {"default: confidential (the key's trust level)"}
 
 
+def test_a_changed_key_level_applies_to_the_next_requests(tmp_path: Path) -> None:
+    """The key table is replaced on every refresh: the level is read from the current one."""
+    with trust_env(tmp_path, "  keys: {}") as env:
+        url = env.gateway.url
+        key_id, key = _key(url)
+        deadline = time.monotonic() + 5
+        while True:  # the key table refreshes in the background
+            try:
+                assert _provider(url, key) == "cloud"
+                break
+            except AssertionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        patched = httpx.patch(url + f"/api/keys/{key_id}", headers=ADMIN, json={"trust_level": "secret"})
+        assert patched.status_code == 200, patched.text
+        deadline = time.monotonic() + 5
+        while _provider(url, key) != "box":
+            assert time.monotonic() < deadline, "the new level never applied"
+            time.sleep(0.05)
+
+
 def test_trust_section_is_hot_reloaded(tmp_path: Path) -> None:
     with trust_env(tmp_path) as env:
         assert (

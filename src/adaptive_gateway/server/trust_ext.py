@@ -156,12 +156,19 @@ def _wrap_forward(gw: Gateway, stage: TrustStage, ids: ReceiptIds) -> None:
 def _key_level(app: GatewayApp) -> Callable[[object], str | None]:
     """The virtual key's own trust level, from the accounts extension's key table when installed."""
 
+    # the owners of key tables (a refresh replaces the table, not its owner), found on first use: every
+    # stage is installed before the first request
+    owners: list[Any] = []
+
     def lookup(principal: object) -> str | None:
         if getattr(principal, "kind", None) != "virtual":
             return None
-        for stage in app.gateway.stages:
-            table = getattr(getattr(stage, "acc", None), "table", None)
-            entry = getattr(table, "by_id", {}).get(getattr(principal, "id", None)) if table else None
+        if not owners:
+            found = (getattr(s, "acc", None) for s in app.gateway.stages)
+            owners.extend(acc for acc in found if getattr(acc, "table", None) is not None)
+        pid = getattr(principal, "id", None)
+        for owner in owners:
+            entry = getattr(owner.table, "by_id", {}).get(pid)
             if entry is not None:
                 level = getattr(entry, "trust_level", None)
                 return level if isinstance(level, str) else None

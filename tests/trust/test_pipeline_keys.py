@@ -25,6 +25,18 @@ def _provider(url: str, key: str, level: str | None = None) -> str:
     return resp.headers["x-adaptive-provider"]
 
 
+def _wait_for_provider(url: str, key: str, expected: str) -> None:
+    """Until the key's requests go to ``expected`` (5 s at most): its key table entry is current."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert _provider(url, key) == expected
+            return
+        except AssertionError:
+            assert time.monotonic() < deadline, f"requests never went to {expected}"
+            time.sleep(0.05)
+
+
 def _key(url: str, **spec: object) -> tuple[str, str]:
     resp = httpx.post(url + "/api/keys", headers=ADMIN, json={"name": "k", **spec}, timeout=10)
     assert resp.status_code == 201, resp.text
@@ -38,14 +50,7 @@ def test_a_virtual_keys_trust_level_is_its_default(tmp_path: Path) -> None:
         _, plain = _key(url)
         _, confidential = _key(url, trust_level="confidential")
         _, admin = _key(url, trust_level="confidential", role="admin")
-        deadline = time.monotonic() + 5
-        while True:  # the key table refreshes in the background
-            try:
-                assert _provider(url, plain) == "cloud"
-                break
-            except AssertionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        _wait_for_provider(url, plain, "cloud")  # the key table refreshes in the background
         assert _provider(url, confidential) == "box"
         assert _provider(url, confidential, "public") == "box"  # may not lower
         assert _provider(url, admin, "public") == "cloud"  # admin keys may
@@ -59,20 +64,10 @@ def test_a_changed_key_level_applies_to_the_next_requests(tmp_path: Path) -> Non
     with trust_env(tmp_path, "  keys: {}") as env:
         url = env.gateway.url
         key_id, key = _key(url)
-        deadline = time.monotonic() + 5
-        while True:  # the key table refreshes in the background
-            try:
-                assert _provider(url, key) == "cloud"
-                break
-            except AssertionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        _wait_for_provider(url, key, "cloud")  # the key table refreshes in the background
         patched = httpx.patch(url + f"/api/keys/{key_id}", headers=ADMIN, json={"trust_level": "secret"})
         assert patched.status_code == 200, patched.text
-        deadline = time.monotonic() + 5
-        while _provider(url, key) != "box":
-            assert time.monotonic() < deadline, "the new level never applied"
-            time.sleep(0.05)
+        _wait_for_provider(url, key, "box")
 
 
 def test_trust_section_is_hot_reloaded(tmp_path: Path) -> None:

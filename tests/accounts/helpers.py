@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,6 +10,7 @@ import httpx
 from adaptive_gateway.accounts.admission import Admission
 from adaptive_gateway.accounts.runtime import Accounts
 from tests.support.gateway import MASTER_KEY, GatewayThread, openai_config
+from tests.support.wait import eventually
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 # one pooled client for the whole test process: a new httpx client per call costs ~30 ms
@@ -65,15 +64,6 @@ def unique_chat(**body: Any) -> dict[str, Any]:
 
 def chat(gw_url: str, key: str, **body: Any) -> httpx.Response:
     return HTTP.post(gw_url + "/v1/chat/completions", headers=bearer(key), json=unique_chat(**body))
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def flushed(gw: GatewayThread, rows: int) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from adaptive_gateway.cache.service import ResponseCache
 from tests.support.gateway import MASTER_HASH, MASTER_KEY, GatewayThread
+from tests.support.wait import eventually
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 HTTP = httpx.Client(timeout=10)
@@ -63,15 +62,6 @@ def cache_of(gw: GatewayThread) -> ResponseCache:
     cache = gw.app.extras["cache"]
     assert isinstance(cache, ResponseCache)
     return cache
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def stored(gw: GatewayThread, n: int) -> None:

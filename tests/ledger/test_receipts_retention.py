@@ -8,7 +8,6 @@ import fcntl
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from adaptive_gateway.ledger import receipts as receipts_module
 from adaptive_gateway.ledger.receipts import ReceiptStore, day_of, new_receipt_id
 from tests.ledger.test_receipts import AUTH
 from tests.support.gateway import GatewayThread
+from tests.support.wait import eventually
 from tests.trust.pipeline_support import trust_config, trust_env
 
 NOW = calendar.timegm((2025, 3, 14, 10, 0, 0))  # 2025-03-14T10:00:00Z
@@ -104,15 +104,6 @@ def test_pruning_next_to_appending_workers_loses_nothing_of_today(tmp_path: Path
 # ---- in the gateway -----------------------------------------------------------------------------------
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_the_gateway_prunes_at_start_then_periodically(tmp_path: Path) -> None:
     store = ReceiptStore(gateway_home() / "receipts")
     _seed(store, [0, 5, 29, 31, 365], now=time.time())
@@ -123,9 +114,9 @@ def test_the_gateway_prunes_at_start_then_periodically(tmp_path: Path) -> None:
         gw = GatewayThread(config, tmp_path)
         gw.app.extras["trust"].prune_interval = 0.05  # hourly in production
         with gw:
-            assert _wait_for(lambda: _files(store) == recent)  # at start: 31 and 365 days ago went
+            assert eventually(lambda: _files(store) == recent)  # at start: 31 and 365 days ago went
             _seed(store, [40], now=time.time())  # e.g. written by a worker whose clock was behind
-            assert _wait_for(lambda: _files(store) == recent)  # the next periodic pass
+            assert eventually(lambda: _files(store) == recent)  # the next periodic pass
             raw = httpx.post(
                 gw.url + "/v1/chat/completions",
                 headers=AUTH,
@@ -133,7 +124,7 @@ def test_the_gateway_prunes_at_start_then_periodically(tmp_path: Path) -> None:
             )
             assert raw.status_code == 200
             rid = raw.headers["x-adaptive-receipt"]
-            assert _wait_for(lambda: store.get(rid) is not None)  # today's file still takes appends
+            assert eventually(lambda: store.get(rid) is not None)  # today's file still takes appends
     finally:
         fake.stop_thread()
 

@@ -8,7 +8,6 @@ import calendar
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from adaptive_gateway.ledger.receipts import new_receipt_id
 from adaptive_gateway.ledger.runs import RunStore
 from tests.ledger.test_receipts import AUTH
 from tests.support.gateway import GatewayThread
+from tests.support.wait import eventually
 from tests.trust.pipeline_support import trust_config, trust_env
 
 NOW = calendar.timegm((2025, 3, 14, 10, 0, 0))  # 2025-03-14T10:00:00Z
@@ -165,15 +165,6 @@ def test_retention_setting_defaults_and_errors() -> None:
 # ---- in the gateway -----------------------------------------------------------------------------------
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_the_gateway_prunes_runs_at_start_then_periodically(tmp_path: Path) -> None:
     store = RunStore(gateway_home() / "runs")
     now = time.time()
@@ -187,9 +178,9 @@ def test_the_gateway_prunes_runs_at_start_then_periodically(tmp_path: Path) -> N
         gw = GatewayThread(config, tmp_path)
         gw.app.extras["trust"].prune_interval = 0.05  # hourly in production
         with gw:
-            assert _wait_for(lambda: _names(store) == ["notes.txt", *recent]), _names(store)  # at start
+            assert eventually(lambda: _names(store) == ["notes.txt", *recent]), _names(store)  # at start
             _seed(store, 40, now=now)  # e.g. copied in from elsewhere, with its times
-            assert _wait_for(lambda: _names(store) == ["notes.txt", *recent])  # the next periodic pass
+            assert eventually(lambda: _names(store) == ["notes.txt", *recent])  # the next periodic pass
             raw = httpx.post(
                 gw.url + "/v1/chat/completions",
                 headers=AUTH,
@@ -197,7 +188,7 @@ def test_the_gateway_prunes_runs_at_start_then_periodically(tmp_path: Path) -> N
             )
             assert raw.status_code == 200
             rid = raw.headers["x-adaptive-receipt"]
-            assert _wait_for(lambda: (store.root / rid / "run.json").exists())
+            assert eventually(lambda: (store.root / rid / "run.json").exists())
             time.sleep(0.2)  # a few more passes: today's run stays
             assert rid in _names(store)
     finally:

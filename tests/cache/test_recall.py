@@ -211,6 +211,27 @@ def test_memo_rules() -> None:
     assert memo.peek(_ctx(cfg, **{"x-n": "2"}), "openai_chat", BODY, {}) is not None
 
 
+def test_memo_is_bounded_by_the_bytes_it_holds() -> None:
+    cfg = compile_config(parse_config("models: {}", {}), {})
+    entry = Entry("k", "gpt-test", "key:k1", b"{}", 0.0, 1e12, 0.0, "public")
+    memo = RecallMemo(max_entries=100, max_bytes=16 * len(BODY))  # room for 16 bodies of this size
+    memo.stages = [Stage()]
+    for i in range(20):
+        ctx = _ctx(cfg, **{"x-n": str(i)})
+        memo.peek(ctx, "openai_chat", BODY, {})
+        ctx.request = ChatRequest(model="gpt-test", messages=[])
+        memo.remember(ctx, entry, "exact", None, plan=None)
+    assert len(memo) == 16  # the oldest four went
+    assert memo.peek(_ctx(cfg, **{"x-n": "3"}), "openai_chat", BODY, {}) is None
+    assert memo.peek(_ctx(cfg, **{"x-n": "19"}), "openai_chat", BODY, {}) is not None
+    big = BODY + b" " * (memo.max_bytes // 16)  # larger than a sixteenth of the memo: never kept
+    ctx = _ctx(cfg)
+    memo.peek(ctx, "openai_chat", big, {})
+    ctx.request = ChatRequest(model="gpt-test", messages=[])
+    memo.remember(ctx, entry, "exact", None, plan=None)
+    assert len(memo) == 16 and memo.peek(_ctx(cfg), "openai_chat", big, {}) is None
+
+
 def test_sdk_streams_and_other_formats_are_recalled_too(gw: GatewayThread) -> None:
     """The official SDKs send the same bytes for the same call: their repeats are recalled, and a
     recalled stream is as well-formed as any replayed one."""

@@ -83,10 +83,13 @@ class Recalled:
 class RecallMemo:
     """Digest of a request's bytes -> :class:`Recalled` (bounded; the oldest recorded goes first)."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 16 << 20) -> None:
         self.max_entries = max_entries
+        # the decoded requests held take ~2-3x their bodies: long agent conversations must not pile up
+        self.max_bytes = max_bytes
         self._data: dict[bytes, Recalled] = {}
         self._sizes: dict[int, int] = {}  # body size -> records of that size
+        self._bytes = 0  # body bytes of the records held
         self.stages: list[Replayable] = []  # set by the cache extension: the replayable stages, in order
         self.recalls = 0
 
@@ -136,15 +139,19 @@ class RecallMemo:
         names = [name for stage in self.stages for name in stage.replay_notes]
         notes = {name: ctx.notes[name] for name in names if name in ctx.notes}
         key, size = raw_note.key(ctx), len(raw_note.raw)
+        if size > self.max_bytes // 16:
+            return  # one huge request is not worth a sixteenth of the memo
         self._drop(key)
         self._data[key] = Recalled(ctx.request, notes, stamps, ctx.config, entry, kind, score, plan, size)
         self._sizes[size] = self._sizes.get(size, 0) + 1
-        if len(self._data) > self.max_entries:
+        self._bytes += size
+        while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
             self._drop(next(iter(self._data)))
 
     def _drop(self, key: bytes) -> None:
         rec = self._data.pop(key, None)
         if rec is not None:
+            self._bytes -= rec.size
             left = self._sizes[rec.size] - 1
             if left:
                 self._sizes[rec.size] = left
@@ -158,6 +165,7 @@ class RecallMemo:
     def clear(self) -> None:
         self._data.clear()
         self._sizes.clear()
+        self._bytes = 0
 
 
 class _Raw:

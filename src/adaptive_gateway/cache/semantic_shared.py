@@ -56,10 +56,14 @@ class SharedSemantic:
         self.max_entries = max_entries
         self.origin = origin  # this replica: its own items are skipped when pulled
         self.cursor = "0-0"  # the last stream id pulled
+        # whether the call that returned last went through: read right after awaiting a call (set just
+        # before each call returns, so another task's call in the meantime cannot have changed it)
+        self.ok = True
 
     def _failed(self, exc: Exception) -> None:
         self.tier.errors += 1
         self.tier.last_error = f"semantic stream: {exc}"
+        self.ok = False
 
     async def publish(self, row: SemanticRow) -> None:
         head = _Head(row.key, row.bucket, row.model, row.scope, row.created, row.expires, self.origin)
@@ -68,6 +72,8 @@ class SharedSemantic:
             await self.client.execute("XADD", self.stream, "MAXLEN", "~", self.max_entries, "*", "r", record)
         except _FAILURES as exc:
             self._failed(exc)
+            return
+        self.ok = True
 
     async def pull(self, now: float) -> tuple[list[SemanticRow], bool]:
         """Items other replicas appended since the last pull and not expired at ``now``, and whether
@@ -89,6 +95,7 @@ class SharedSemantic:
         except _FAILURES as exc:
             self._failed(exc)
             return [], False
+        self.ok = True
         return out, n >= PULL_BATCH
 
     async def purges_since(self, cursor: str) -> tuple[list[Selector], str, bool]:
@@ -103,6 +110,7 @@ class SharedSemantic:
         except _FAILURES as exc:
             self._failed(exc)
             return [], cursor, False
+        self.ok = True
         out: list[Selector] = []
         for _stream, items in reply or []:
             for ident, raw in items:
@@ -117,6 +125,7 @@ class SharedSemantic:
         except _FAILURES as exc:
             self._failed(exc)
             return None
+        self.ok = True
         return str(last[0][0].decode()) if last else "0-0"
 
 

@@ -91,23 +91,21 @@ class SemanticSync:
         self.errors += 1
         self.last_error, self.last_error_at = message, self.clock()
 
-    def _reached(self, errors_before: int) -> bool:
-        """Whether the stream calls made since the shared tier counted ``errors_before`` failures went
-        through (``SharedSemantic`` swallows and counts its failures there); if not, remember why."""
+    def _reached(self) -> bool:
+        """Whether the stream call just awaited went through (``SharedSemantic`` swallows its failures
+        and says so in ``ok``, the reason in the shared tier's ``last_error``); if not, remember why."""
         assert self.shared is not None
-        tier = self.shared.tier
-        if tier.errors == errors_before:
+        if self.shared.ok:
             return True
-        self._failed(tier.last_error)
+        self._failed(self.shared.tier.last_error)
         return False
 
     async def _pull(self) -> None:
         assert self.shared is not None
         more = True
         while more:
-            before = self.shared.tier.errors
             rows, more = await self.shared.pull(self.clock())
-            if self._reached(before):
+            if self._reached():
                 self.last_pull = self.clock()
             self.pulled += await self._index_rows(rows)
 
@@ -119,15 +117,14 @@ class SemanticSync:
             return  # the index itself follows purges with the exact tier (ResponseCache.follow_purges)
         if self._purge_cursor is None:
             self._purge_cursor = await self.store.get_meta(PURGE_CURSOR)
-        before = self.shared.tier.errors
         if self._purge_cursor is None:  # a new disk: nothing on it predates the newest purge
             newest = await self.shared.last_purge()
-            self._reached(before)
+            self._reached()
             if newest is not None:
                 await self._save_cursor(newest)
             return
         selectors, cursor, missed = await self.shared.purges_since(self._purge_cursor)
-        self._reached(before)
+        self._reached()
         if missed and first:
             log.warning("cache: purges were missed while this replica was down; dropping persisted vectors")
             await self.store.clear()
@@ -176,9 +173,8 @@ class SemanticSync:
             self.store.add(row, entry.to_bytes())
             self.queued += 1
         if self.shared is not None:
-            before = self.shared.tier.errors
             await self.shared.publish(row)
-            if self._reached(before):
+            if self._reached():
                 self.published += 1
 
     async def answer(self, key: str) -> Entry | None:

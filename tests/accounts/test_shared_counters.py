@@ -14,7 +14,7 @@ import redis
 
 from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.server import FakeUpstream
-from adaptive_gateway.state.redis import MAX_BLOCK
+from adaptive_gateway.state.redis_blocks import MAX_BLOCK
 from tests.accounts.helpers import HTTP, accounts_of, bearer, config, create_key, eventually, unique_chat
 from tests.store.backends import REDIS_URL
 from tests.support.gateway import GatewayThread

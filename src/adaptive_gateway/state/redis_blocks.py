@@ -1,0 +1,321 @@
+"""Blocks of Redis capacity (used by :class:`~adaptive_gateway.state.redis.RedisCounters`).
+
+A busy lane (plans with the same ops: one key's RPM, TPM and budget, say) does not need Redis
+for every request: the replica takes a block of ``n`` times the plan's ops in one atomic admission
+(counted in Redis's current second, the budget share reserved under the block's own lease id) and hands
+it out locally, request by request, until that second ends. Then the block is closed, and once its last
+request has settled it is settled as one request: the unused units and tokens go back to their window
+bucket, the token corrections of its requests with them, and its reservation is swapped for the actual
+cost of its requests. Redis never counts less than what was admitted, so limits and hard budgets hold
+across replicas exactly as before; ``n`` is at most the lane's rate here (admissions per second) and at
+most the remaining capacity over twice the number of replicas taking blocks, and a lane whose block
+would be smaller than ``MIN_BLOCK`` is decided request by request (near a limit, and at low rates,
+everything is exact). A block lives less than a second, so limit changes apply within a second. Plans
+with concurrency leases are always decided one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptive_gateway.state.base import (
+    AdmitPlan,
+    AdmitResult,
+    BudgetOp,
+    Settlement,
+    SettleResult,
+    StateUnavailable,
+    WindowOp,
+)
+from adaptive_gateway.state.resp import RespError
+
+log = logging.getLogger("adaptive_gateway.state")
+
+MIN_BLOCK = 8  # a lane whose block would be smaller is decided request by request
+MAX_BLOCK = 4096
+BLOCK_MARGIN = 0.005  # a block stops admitting this long before Redis's second ends
+
+Enqueue = Callable[[AdmitPlan, bool], Awaitable[list[Any]]]  # (plan, is a block) -> Redis's raw verdict
+Settle = Callable[[list[Settlement]], Awaitable[list[SettleResult]]]
+
+
+@dataclass(slots=True, eq=False)
+class _Block:
+    """Capacity taken for a lane in one admission: the lane's ops times ``n``, counted in ``bucket``."""
+
+    plan: AdmitPlan  # the block's own plan: its lease id, the ops times n
+    bucket: int
+    until: float  # loop time after which it admits no more (before Redis's second ends)
+    t0: float
+    wleft: list[int]  # units / tokens left per window op
+    wrem: list[int]  # Redis's remaining per window right after the block was taken
+    wreset: list[float]
+    bleft: list[int]  # nano-USD left per budget op
+    spent: list[int]
+    reserved: list[int]
+    widx: dict[str, int]
+    wdelta: list[int] = field(default_factory=list)  # token corrections of settled requests
+    actual: list[int] = field(default_factory=list)  # actual cost of settled requests, per budget
+    inflight: int = 0
+    open: bool = True
+
+
+class _Lane:
+    """One lane's current block, the refill on the way, its rate and the last view of its counters."""
+
+    __slots__ = ("bfree", "block", "count", "rate", "refill", "sec", "wrem")
+
+    def __init__(self) -> None:
+        self.block: _Block | None = None
+        self.refill: asyncio.Future[None] | None = None
+        self.sec = 0  # admissions on this lane in loop-time second ``sec`` (count) and the one before
+        self.count = 0
+        self.rate = 0
+        self.wrem: list[int] | None = None  # remaining per window, last seen
+        self.bfree: list[int] = []  # limit - spent - reserved per budget, last seen
+
+
+class Blocks:
+    """The lanes of one replica and their blocks. ``enqueue`` sends a plan with the next admission
+    script call, ``settle`` settles in Redis, ``result`` reads a raw verdict, ``spawn`` runs a task."""
+
+    def __init__(
+        self,
+        holder: str,
+        enqueue: Enqueue,
+        settle: Settle,
+        result: Callable[[list[Any]], AdmitResult],
+        spawn: Callable[[Any], None],
+    ) -> None:
+        self.holder = holder  # this replica, in Redis's set of block holders
+        self._enqueue, self._settle, self._result, self._spawn = enqueue, settle, result, spawn
+        self._lanes: dict[Hashable, _Lane] = {}
+        self._local: dict[str, _Block] = {}  # lease id of a request admitted from a block -> block
+        self._closed: list[Settlement] = []  # blocks to settle
+        self._closer: asyncio.Task[None] | None = None
+        self._blocks = 0
+        self.holders = 2  # replicas taking blocks, as Redis last said (until then: assume two)
+        self.block_count = 0  # blocks taken
+        self.local_admits = 0  # admissions served from blocks
+        # called with each settled block's budget keys and (spent before, after) per budget
+        self.on_block_settled: Callable[[list[str], SettleResult], None] | None = None
+
+    async def admit(self, plan: AdmitPlan) -> AdmitResult:
+        """Admit a plan of a lane: from its block, else with a block fetched for it, else alone."""
+        assert plan.lane is not None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        lane = self._lane(plan.lane, now)
+        block = lane.block
+        if block is not None:
+            res = self._take(lane, block, plan, now)
+            if res is not None:
+                return res
+        if lane.refill is None:
+            n = self._size(lane, plan)
+            if n:
+                lane.refill = loop.create_future()
+                self._spawn(self._fetch(lane, plan, n))
+        if lane.refill is not None:
+            await asyncio.shield(lane.refill)
+            block = lane.block
+            if block is not None:
+                res = self._take(lane, block, plan, loop.time())
+                if res is not None:
+                    return res
+        res = self._result(await self._enqueue(plan, False))
+        self._view(lane, plan, res, 1)
+        return res
+
+    def _lane(self, key: Hashable, now: float) -> _Lane:
+        lane = self._lanes.get(key)
+        if lane is None:
+            if len(self._lanes) > 10_000:  # forget idle lanes
+                for k in [k for k, v in self._lanes.items() if v.block is None and v.refill is None]:
+                    del self._lanes[k]
+            lane = self._lanes[key] = _Lane()
+        sec = int(now)
+        if sec != lane.sec:
+            lane.rate = lane.count if sec == lane.sec + 1 else 0
+            lane.sec, lane.count = sec, 0
+        lane.count += 1
+        return lane
+
+    def _size(self, lane: _Lane, plan: AdmitPlan) -> int:
+        """How many requests' worth to take: the lane's rate, at most the remaining capacity over twice
+        the replicas taking blocks; 0 when that is below ``MIN_BLOCK``."""
+        n = min(max(lane.rate, 2 * lane.count), MAX_BLOCK)
+        if n < MIN_BLOCK or lane.wrem is None:
+            return 0
+        share = 2 * max(self.holders, 1)
+        for op, rem in zip(plan.windows, lane.wrem, strict=False):
+            if op.cost > 0:
+                n = min(n, rem // (op.cost * share))
+        for bop, free in zip(plan.budgets, lane.bfree, strict=False):
+            if bop.hard and bop.amount > 0:
+                n = min(n, free // (bop.amount * share))
+        return n if n >= MIN_BLOCK else 0
+
+    @staticmethod
+    def _view(lane: _Lane, plan: AdmitPlan, res: AdmitResult, n: int) -> None:
+        """Remember the counters as Redis reported them (sizes the next block)."""
+        if res.ok:
+            lane.wrem = res.remaining
+            lane.bfree = [
+                b.limit - spent - reserved - b.amount * n
+                for b, spent, reserved in zip(plan.budgets, res.spent, res.reserved, strict=False)
+            ]
+        elif lane.wrem is not None:  # refused: no block until an admission shows room again
+            lane.wrem = [0] * len(lane.wrem)
+
+    async def _fetch(self, lane: _Lane, plan: AdmitPlan, n: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._blocks += 1
+        bplan = AdmitPlan(
+            f"{self.holder}-b{self._blocks}",
+            plan.lease_ttl,
+            [WindowOp(op.key, op.limit, op.cost * n) for op in plan.windows],
+            [],
+            [BudgetOp(b.key, b.limit, b.amount * n, b.hard, b.expires_at) for b in plan.budgets],
+        )
+        t0 = loop.time()
+        try:
+            raw = await self._enqueue(bplan, True)
+        except Exception:  # the requests waiting for it go one by one (and see the error there)
+            raw = None
+        refill, lane.refill = lane.refill, None
+        if raw is not None:
+            res = self._result(raw)
+            holders, redis_now = raw[9]
+            self.holders = holders
+            self._view(lane, bplan, res, 0)
+            if res.ok:
+                self.block_count += 1
+                until = t0 + (1.0 - (redis_now - int(redis_now))) - BLOCK_MARGIN
+                windows, budgets = bplan.windows, bplan.budgets
+                block = _Block(
+                    bplan,
+                    res.bucket,
+                    until,
+                    t0,
+                    [op.cost for op in windows],
+                    res.remaining,
+                    res.reset,
+                    [b.amount for b in budgets],
+                    res.spent,
+                    res.reserved,
+                    {op.key: i for i, op in enumerate(windows)},
+                    [0] * len(windows),
+                    [0] * len(budgets),
+                )
+                old, lane.block = lane.block, block
+                if old is not None:
+                    self._close(lane, old)
+                loop.call_at(until, self._close, lane, block)
+        if refill is not None:
+            refill.set_result(None)
+
+    def _take(self, lane: _Lane, block: _Block, plan: AdmitPlan, now: float) -> AdmitResult | None:
+        """Admit ``plan`` from the block, or None (closed, or not enough left in it)."""
+        if now >= block.until:
+            self._close(lane, block)
+            return None
+        wleft, bleft = block.wleft, block.bleft
+        windows, budgets = plan.windows, plan.budgets
+        for i, op in enumerate(windows):
+            if op.cost > wleft[i]:
+                return None
+        for i, bop in enumerate(budgets):
+            if bop.amount > bleft[i]:
+                return None
+        remaining = []
+        wrem = block.wrem
+        for i, op in enumerate(windows):
+            wleft[i] -= op.cost
+            remaining.append(wrem[i] + wleft[i])
+        for i, bop in enumerate(budgets):
+            bleft[i] -= bop.amount
+        block.inflight += 1
+        self._local[plan.lease_id] = block
+        self.local_admits += 1
+        age = now - block.t0
+        reset = [max(r - age, 0.001) for r in block.wreset]
+        return AdmitResult(
+            True, block.bucket, "redis", None, 0, 0.0, remaining, reset, block.spent, block.reserved
+        )
+
+    def _close(self, lane: _Lane, block: _Block) -> None:
+        if not block.open:
+            return
+        block.open = False
+        if lane.block is block:
+            lane.block = None
+        if block.inflight == 0:
+            self._settle_block(block)
+        elif any(block.wleft):  # the units it did not use go back now, not when its last request ends
+            bp, wleft = block.plan, block.wleft
+            windows = [(op.key, -left) for op, left in zip(bp.windows, wleft, strict=True) if left]
+            self._queue_settlement(Settlement(bp.lease_id + "-w", block.bucket, "redis", [], windows, []))
+            block.wleft = [0] * len(wleft)
+
+    def settle_local(self, item: Settlement) -> bool:
+        """Settle a request admitted from a block into its block (no Redis call); False when it was not."""
+        block = self._local.pop(item.lease_id, None)
+        if block is None:
+            return False
+        widx, wdelta = block.widx, block.wdelta
+        for key, delta in item.windows:
+            i = widx.get(key)
+            if i is not None:
+                wdelta[i] += delta
+        actual = block.actual
+        for i, (_, cost, _) in enumerate(item.budgets):
+            if i < len(actual):
+                actual[i] += cost
+        block.inflight -= 1
+        if block.inflight == 0 and not block.open:
+            self._settle_block(block)
+        return True
+
+    def _settle_block(self, block: _Block) -> None:
+        """Give back what the block did not use and charge what its requests cost (one settlement)."""
+        bp = block.plan
+        windows = [
+            (op.key, delta - left)
+            for op, delta, left in zip(bp.windows, block.wdelta, block.wleft, strict=True)
+            if delta - left
+        ]
+        budgets = [(b.key, cost, b.expires_at) for b, cost in zip(bp.budgets, block.actual, strict=True)]
+        self._queue_settlement(Settlement(bp.lease_id, block.bucket, "redis", [], windows, budgets))
+
+    def _queue_settlement(self, item: Settlement) -> None:
+        self._closed.append(item)
+        if self._closer is None or self._closer.done():
+            self._closer = asyncio.get_running_loop().create_task(self._settle_blocks())
+
+    async def _settle_blocks(self) -> None:
+        while self._closed:
+            items, self._closed = self._closed, []
+            try:
+                results = await self._settle(items)
+            except (StateUnavailable, RespError, OSError) as exc:
+                # reservations expire on their own; spend is re-seeded from the store
+                log.warning("could not settle %d block(s) of capacity: %s", len(items), exc)
+                continue
+            if self.on_block_settled is not None:
+                for item, res in zip(items, results, strict=True):
+                    self.on_block_settled([key for key, _, _ in item.budgets], res)
+
+    async def close(self) -> None:
+        """Close every block and settle those with nothing in flight (shutdown)."""
+        for lane in list(self._lanes.values()):
+            if lane.block is not None:
+                self._close(lane, lane.block)
+        if self._closer is not None:
+            with suppress(Exception):
+                await asyncio.shield(self._closer)

@@ -179,3 +179,15 @@ def test_old_reads_in_the_file_expire_and_compaction_keeps_live_ones(tmp_path, m
     assert b"old" not in share.read_bytes() and b"memory:new" in share.read_bytes()
     other = MemoryReads(share=share)
     assert list(other.recent(alice, 3600)) == ["memory:new"]
+
+
+def test_without_a_counter_the_file_is_still_read(tmp_path: Path) -> None:
+    """A counter that cannot be made (a read-only folder, a name taken by a directory): reads from other
+    workers are still seen, by looking at the file itself on each request."""
+    share = tmp_path / "memory-reads.jsonl"
+    share.with_suffix(".seq").mkdir()  # the counter's name is taken: it cannot be mapped
+    alice = Principal("key_a", "virtual")
+    reader, writer = MemoryReads(share=share), MemoryReads(share=share)
+    assert reader.recent(alice, 60) == {}
+    writer.handed_out(alice, [("memory:q3", "confidential")])
+    assert reader.recent(alice, 60) == {"memory:q3": TrustLevel.CONFIDENTIAL}

@@ -87,6 +87,7 @@ class MemoryReads:
         self._inode = 0
         self._seq: mmap.mmap | None = None  # the appends counter, mapped (None: not yet, or no home)
         self._seen = -1  # the counter's value when the file was last read
+        self._seq_retry = 0.0  # when mapping the counter may be tried again (after a failure)
 
     def handed_out(self, principal: object, items: Iterable[tuple[str, str]]) -> None:
         """Record that ``principal`` was just given the items ``(source name, level)``."""
@@ -134,8 +135,9 @@ class MemoryReads:
 
     def _counter(self) -> mmap.mmap | None:
         """The shared appends counter, mapped on first use (None when it cannot be: then every
-        :meth:`_sync` looks at the file itself)."""
-        if self._seq is None and self.share is not None:
+        :meth:`_sync` looks at the file itself, and mapping is tried again at most every 5 s)."""
+        if self._seq is None and self.share is not None and time.monotonic() >= self._seq_retry:
+            self._seq_retry = time.monotonic() + 5.0
             path = self.share.with_suffix(SEQ_SUFFIX)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -180,6 +180,8 @@ def test_memo_rules() -> None:
     cfg = compile_config(parse_config("models: {}", {}), {})
     entry = Entry("k", "gpt-test", "key:k1", b"{}", 0.0, 1e12, 0.0, "public")
     stage, memo = Stage(), RecallMemo(max_entries=2)
+    _remembered(memo, cfg, entry)
+    assert len(memo) == 0  # before startup told it which stages to vouch: nothing is remembered
     memo.stages = [stage]
     _remembered(memo, cfg, entry)
     rec = memo.peek(_ctx(cfg, **{"x-request-id": "other"}), "openai_chat", BODY, {})

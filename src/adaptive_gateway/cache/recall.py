@@ -90,7 +90,9 @@ class RecallMemo:
         self._data: dict[bytes, Recalled] = {}
         self._sizes: dict[int, int] = {}  # body size -> records of that size
         self._bytes = 0  # body bytes of the records held
-        self.stages: list[Replayable] = []  # set by the cache extension: the replayable stages, in order
+        # the replayable stages before the lookup, in order: set by the cache extension at startup, once
+        # every stage is installed; until then nothing is remembered (so nothing is recalled)
+        self.stages: list[Replayable] | None = None
         self.recalls = 0
 
     def __len__(self) -> int:
@@ -133,6 +135,8 @@ class RecallMemo:
         raw_note = ctx.notes.get(RAW_NOTE)
         if not isinstance(raw_note, _Raw) or ctx.request is None or REPLAY_NOTE in ctx.notes:
             return
+        if self.stages is None:
+            return
         stamps = self._stamps(ctx)
         if stamps is None:
             return
@@ -159,7 +163,7 @@ class RecallMemo:
                 del self._sizes[rec.size]
 
     def _stamps(self, ctx: RequestContext) -> tuple[object, ...] | None:
-        stamps = tuple(stage.replay_stamp(ctx) for stage in self.stages)
+        stamps = tuple(stage.replay_stamp(ctx) for stage in self.stages or ())
         return None if any(s is None for s in stamps) else stamps
 
     def clear(self) -> None:

@@ -92,9 +92,8 @@ def install(app: GatewayApp) -> None:
     runtimes: Any = app.extras.get("embedded")
     if runtimes is not None:
         cache.embedder = runtimes.embedder  # the MiniLM model loads once, shared with /v1/embeddings
-    gw.stages.append(CacheStage(cache))
-    # the stages before the lookup whose result a byte-identical repeat may reuse (the trust stage)
-    cache.memo.stages = [s for s in gw.stages if isinstance(s, Replayable)]
+    stage = CacheStage(cache)
+    gw.stages.append(stage)
     gw.recall = cache.recall
     gw.finishers.append(cache.store)
     _wrap_complete(gw)
@@ -104,6 +103,10 @@ def install(app: GatewayApp) -> None:
     follower: list[asyncio.Task[None]] = []
 
     async def startup() -> None:
+        # the stages before the lookup whose result a byte-identical repeat may reuse (the trust stage);
+        # read once every extension is installed (Gateway.plan skips each of them for a recalled request)
+        before = gw.stages[: gw.stages.index(stage)]
+        cache.memo.stages = [s for s in before if isinstance(s, Replayable)]
         await cache.start()  # the persisted semantic index
         if cache.shared is not None:
             follower.append(asyncio.get_running_loop().create_task(cache.follow_purges()))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adaptive_gateway.trust.detectors import DetectorSet, Finding, summarize
+from adaptive_gateway.trust.memo import Digests
 from adaptive_gateway.trust.redaction import Mode, label_for, redact
 from adaptive_gateway.types import ChatRequest, Message
 
@@ -92,24 +93,26 @@ def _scan_joined(detectors: DetectorSet, texts: list[str]) -> list[list[Finding]
     return out
 
 
-def scan_texts(detectors: DetectorSet, texts: list[str], refs: list[TextRef]) -> Scan:
+def scan_texts(
+    detectors: DetectorSet, texts: list[str], refs: list[TextRef], seen: Digests | None = None
+) -> Scan:
     """Scan ``texts``: those seen before from the detector set's memo (``trust/memo.py``), the rest in
     one pass; findings are mapped back to the text they were found in."""
     if not texts:
         return Scan(texts, refs, [])
     per_text: dict[int, list[Finding]] = {}
     local: list[Finding] = []
-    for i, hits in enumerate(detectors.memo.results(texts, lambda new: _scan_joined(detectors, new))):
+    for i, hits in enumerate(detectors.memo.results(texts, lambda new: _scan_joined(detectors, new), seen)):
         if hits:
             per_text[i] = list(hits)
             local.extend(hits)
     return Scan(texts, refs, local, per_text)
 
 
-def scan_request(detectors: DetectorSet, req: ChatRequest) -> Scan:
+def scan_request(detectors: DetectorSet, req: ChatRequest, seen: Digests | None = None) -> Scan:
     """Scan every text of ``req`` (see the module docstring for what counts as text)."""
     texts, refs = request_texts(req.messages)
-    return scan_texts(detectors, texts, refs)
+    return scan_texts(detectors, texts, refs, seen)
 
 
 def redact_request(req: ChatRequest, scan: Scan, mode: Mode, detectors: DetectorSet) -> RequestRedaction:

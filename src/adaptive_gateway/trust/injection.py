@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adaptive_gateway.trust.memo import TextMemo
+from adaptive_gateway.trust.memo import Digests, TextMemo
 from adaptive_gateway.trust.views import lowered
 from adaptive_gateway.types import Message
 
@@ -254,12 +254,14 @@ class InjectionPolicy:
         self.roles = roles
         self._memo: TextMemo[InjectionFinding] = TextMemo(limit)
 
-    def scan(self, messages: Iterable[Message]) -> tuple[InjectionFinding, ...]:
-        """Findings in the messages of the configured roles (each in its own text's coordinates)."""
+    def scan(self, messages: Iterable[Message], seen: Digests | None = None) -> tuple[InjectionFinding, ...]:
+        """Findings in the messages of the configured roles (each in its own text's coordinates);
+        ``seen``: the request's text digests so far (``trust/memo.py``)."""
         texts = message_texts(messages, self.roles)
         if not texts:
             return ()
-        return tuple(f for found in self._memo.results(texts, self.detector.scan_each) for f in found)
+        found = self._memo.results(texts, self.detector.scan_each, seen)
+        return tuple(f for hits in found for f in hits)
 
 
 def _try(pattern: _Pattern, text: str, start: int, end: int) -> InjectionFinding | None:

@@ -36,6 +36,7 @@ from adaptive_gateway.trust.detectors import Finding
 from adaptive_gateway.trust.eligibility import PREFIX, Consents, EligibilityCache, Veto, reachable
 from adaptive_gateway.trust.injection import summarize_injection
 from adaptive_gateway.trust.levels import TrustLevel
+from adaptive_gateway.trust.memo import Digests
 from adaptive_gateway.trust.memory_sources import PREFIX as MEMORY_PREFIX
 from adaptive_gateway.trust.memory_sources import MemoryReads
 from adaptive_gateway.trust.opa import DecisionClient
@@ -154,10 +155,11 @@ class TrustStage:
         if not settings.enabled:
             return
         await self.memory_sources(ctx, settings)
-        scan = scan_request(settings.detectors, req)
+        seen: Digests = {}  # each text digested once for both memos (trust/memo.py)
+        scan = scan_request(settings.detectors, req, seen)
         decision = self.classify(ctx, settings, scan.findings)
         if settings.injection is not None:
-            decision.injection = settings.injection.scan(req.messages)
+            decision.injection = settings.injection.scan(req.messages, seen)
             decision.injection_action = settings.injection.action
         if decision.record_runs:
             decision.run_request = run_snapshot(req, ctx.headers)

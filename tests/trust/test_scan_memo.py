@@ -97,3 +97,31 @@ def test_one_request_digests_each_text_once_for_both_memos(monkeypatch) -> None:
     assert found and found == InjectionPolicy(InjectionDetector(), "record", frozenset({"user"})).scan(
         req.messages
     )
+
+
+def test_receipt_content_hashes_are_computed_once_per_text(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A receipt's SHA-256 of a text the request already digested comes from the memo the next time; a
+    text the request did not digest (or an equal copy of it) is hashed directly. Always the true hash."""
+    import hashlib
+
+    from adaptive_gateway.trust import memo
+
+    calls: list[int] = []
+    real = memo.sha256
+
+    def counting(data: bytes) -> object:
+        calls.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(memo, "sha256", counting)
+    known = memo.ContentHashes(limit=2)
+    turn = "an earlier turn of the conversation " * 50
+    expected = hashlib.sha256(turn.encode()).hexdigest()
+    for _ in range(3):  # three requests carrying the same turn
+        seen: memo.Digests = {}
+        memo.digests_of([turn], seen)
+        assert known.sha256(turn, seen) == expected
+    assert len(calls) == 1
+    copy = "".join(["an earlier turn of the conversation "] * 50)  # equal, another object: not in `seen`
+    assert copy is not turn and known.sha256(copy, seen) == expected and len(calls) == 2
+    assert known.sha256("fresh", None) == hashlib.sha256(b"fresh").hexdigest() and len(calls) == 3

@@ -9,7 +9,7 @@ reload starts a new one; the oldest entries go first.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from hashlib import blake2b
+from hashlib import blake2b, sha256
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -20,10 +20,18 @@ def digest(text: str) -> bytes:
 
 
 # one request's digests by text object, shared by the memos it is looked up in (the detectors' and the
-# injection heuristics' see the same message strings): each text is digested once per request (~1 µs
-# per KB of ASCII, twice that otherwise; an agent's 100 KB conversation paid it twice). Keyed by id():
-# only valid while the request's texts are alive, so never kept beyond one request.
-Digests = dict[int, bytes]
+# injection heuristics' see the same message strings) and by its receipt: each text is digested once
+# per request (~1 µs per KB of ASCII, twice that otherwise; an agent's 100 KB conversation paid it
+# twice). Keyed by id() and holding the text itself, so an id cannot be reused while the map lives; kept
+# no longer than its request.
+Digests = dict[int, tuple[str, bytes]]
+DIGESTS_NOTE = "trust.digests"  # ctx.notes: the request's Digests, left by the trust stage
+
+
+def known_digest(text: str, seen: Digests | None) -> bytes | None:
+    """The digest ``seen`` holds for this very text object, or None."""
+    hit = seen.get(id(text)) if seen else None
+    return hit[1] if hit is not None and hit[0] is text else None
 
 
 def digests_of(texts: Sequence[str], seen: Digests | None) -> list[bytes]:
@@ -31,10 +39,10 @@ def digests_of(texts: Sequence[str], seen: Digests | None) -> list[bytes]:
         return [digest(t) for t in texts]
     out = []
     for t in texts:
-        d = seen.get(id(t))
-        if d is None:
-            d = seen[id(t)] = digest(t)
-        out.append(d)
+        hit = seen.get(id(t))
+        if hit is None or hit[0] is not t:
+            hit = seen[id(t)] = (t, digest(t))
+        out.append(hit[1])
     return out
 
 
@@ -68,3 +76,26 @@ class TextMemo(Generic[T]):
                     del found[next(iter(found))]
                 found[digests[i]] = kept
         return known  # type: ignore[return-value]  # every None was replaced above
+
+
+class ContentHashes:
+    """SHA-256 (hex) of texts already hashed, looked up by their digest in the request's
+    :data:`Digests`: a receipt's content hashes of a conversation's earlier turns are not recomputed
+    (a third pass over every text of every request otherwise). Bounded; the oldest go first."""
+
+    __slots__ = ("_hex", "limit")
+
+    def __init__(self, limit: int = 16_384) -> None:
+        self.limit = limit
+        self._hex: dict[bytes, str] = {}
+
+    def sha256(self, text: str, seen: Digests | None) -> str:
+        key = known_digest(text, seen)
+        if key is None:
+            return sha256(text.encode()).hexdigest()
+        hexed = self._hex.get(key)
+        if hexed is None:
+            if len(self._hex) >= self.limit:
+                del self._hex[next(iter(self._hex))]
+            hexed = self._hex[key] = sha256(text.encode()).hexdigest()
+        return hexed

@@ -36,7 +36,7 @@ from adaptive_gateway.trust.detectors import Finding
 from adaptive_gateway.trust.eligibility import PREFIX, Consents, EligibilityCache, Veto, reachable
 from adaptive_gateway.trust.injection import summarize_injection
 from adaptive_gateway.trust.levels import TrustLevel
-from adaptive_gateway.trust.memo import Digests
+from adaptive_gateway.trust.memo import DIGESTS_NOTE, Digests
 from adaptive_gateway.trust.memory_sources import PREFIX as MEMORY_PREFIX
 from adaptive_gateway.trust.memory_sources import MemoryReads
 from adaptive_gateway.trust.opa import DecisionClient
@@ -155,7 +155,8 @@ class TrustStage:
         if not settings.enabled:
             return
         await self.memory_sources(ctx, settings)
-        seen: Digests = {}  # each text digested once for both memos (trust/memo.py)
+        seen: Digests = {}  # each text digested once per request (trust/memo.py), receipt included
+        ctx.notes[DIGESTS_NOTE] = seen
         scan = scan_request(settings.detectors, req, seen)
         decision = self.classify(ctx, settings, scan.findings)
         if settings.injection is not None:

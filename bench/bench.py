@@ -4,7 +4,9 @@ request (utime + stime of its whole process tree from /proc) and RSS.
 
 Env knobs: DUR (s, default 8), WARM (s, 2), CONCS ("1 64"), MODES ("json stream"), WORKERS (nproc),
 SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway unique routed3 translate cached vkey
-vkey-plain vkey-redis), OUT (bench/out). Row ``unique`` sends a new last message every request (the
+vkey-plain vkey-redis agent), OUT (bench/out). Row ``agent`` sends a 100 KB, 50-message conversation
+whose last message is new every request (what Claude Code or Codex send: long contexts, one new turn).
+Row ``unique`` sends a new last message every request (the
 others repeat one request, so the trust scan's per-text memo answers their scans).
 """
 
@@ -31,7 +33,7 @@ CONCS = [int(c) for c in os.environ.get("CONCS", "1 64").split()]
 MODES = os.environ.get("MODES", "json stream").split()
 WORKERS = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
 SLOW_STREAMS = int(os.environ.get("SLOW_STREAMS", "1000"))
-ROWS = os.environ.get("ROWS", "direct gateway unique routed3 translate cached vkey vkey-redis").split()
+ROWS = os.environ.get("ROWS", "direct gateway unique agent routed3 translate cached vkey vkey-redis").split()
 # PORT_BASE moves every port (two benches side by side): nginx on +1, +2, +4, the gateway on +40
 PORT_BASE = int(os.environ.get("PORT_BASE", "18100"))
 GW_PORT = PORT_BASE + 40
@@ -141,6 +143,23 @@ def start_nginx() -> int:
     return int((OUT / "nginx.pid").read_text())
 
 
+def agent_body(turns: int = 50, chars: int = 2000) -> Path:
+    """A coding agent's request: ``turns`` messages of ~``chars`` characters (user and assistant in
+    turn, code and prose), ~100 KB; wrk's ``BENCH_UNIQUE`` makes its last message new each time."""
+    path = OUT / "request-agent.json"
+    if not path.exists():
+        seed = json.loads((HERE / "request.json").read_text())["messages"]
+        messages = []
+        for i in range(turns):
+            text = f"turn {i}: " + " ".join(m["content"] for m in seed)
+            text += "\n```python\ndef handler(request):\n    return route(request)  # " + str(i) + "\n```\n"
+            messages.append(
+                {"role": "user" if (turns - i) % 2 else "assistant", "content": (text * 4)[:chars]}
+            )
+        path.write_text(json.dumps({"model": "MODEL", "messages": messages}, separators=(",", ":")))
+    return path
+
+
 def write_gateway_config() -> Path:
     from adaptive_gateway.config import hash_key
 
@@ -240,11 +259,12 @@ def wrk(
     auth: bool,
     key: str = KEY,
     unique: bool = False,
+    body: Path = HERE / "request.json",
 ) -> dict[str, float]:
     env = {
         **os.environ,
         "BENCH_UNIQUE": "1" if unique else "0",
-        "BENCH_BODY": str(HERE / "request.json"),
+        "BENCH_BODY": str(body),
         "BENCH_MODEL": model,
         "BENCH_STREAM": "1" if stream else "0",
         "BENCH_HEADERS": f"Authorization: Bearer {key}" if auth else "",
@@ -276,13 +296,14 @@ def measure(
     auth: bool,
     key: str = KEY,
     unique: bool = False,
+    body: Path = HERE / "request.json",
 ) -> dict[str, object]:
     stream = mode == "stream"
     settle([pid])
-    wrk(url, model, stream, conns, WARM, auth, key, unique)
+    wrk(url, model, stream, conns, WARM, auth, key, unique, body)
     settle([pid])
     c0 = cpu_seconds(pid)
-    res = wrk(url, model, stream, conns, DUR, auth, key, unique)
+    res = wrk(url, model, stream, conns, DUR, auth, key, unique, body)
     c1 = cpu_seconds(pid)
     reqs = res.get("requests", 0) or 1
     errors = sum(
@@ -402,6 +423,20 @@ def main() -> None:
                     rows.append(measure(name, url, f"bench-{mode}", mode, c, pid, True, key))
                 if "unique" in ROWS:  # every request a new last message: the trust scan memo never helps
                     rows.append(measure("unique", gateway, f"bench-{mode}", mode, c, gw, True, unique=True))
+                if "agent" in ROWS:  # a long conversation, one new turn each request
+                    rows.append(
+                        measure(
+                            "agent",
+                            gateway,
+                            f"bench-{mode}",
+                            mode,
+                            c,
+                            gw,
+                            True,
+                            unique=True,
+                            body=agent_body(),
+                        )
+                    )
                 if "routed3" in ROWS:
                     rows.append(measure("3 deploys", gateway, f"routed3-{mode}", mode, c, gw, True))
                 if "translate" in ROWS and translation_available():

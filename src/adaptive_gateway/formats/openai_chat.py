@@ -102,10 +102,15 @@ def _decode_message(m: Any, where: str) -> Message:
             f"{where}.role: unknown role {role!r} (expected one of {', '.join(sorted(ROLES))})",
             param=f"{where}.role",
         )
-    msg = Message(
-        role=role, content=_decode_content(m.get("content"), f"{where}.content"), name=m.get("name")
+    content = m.get("content")
+    # plain text (most messages): no list to walk, and no field path to format unless it fails
+    parts = (
+        [ContentPart("text", text=content)]
+        if type(content) is str
+        else _decode_content(content, f"{where}.content")
     )
-    for i, tc in enumerate(m.get("tool_calls") or []):
+    msg = Message(role=role, content=parts, name=m.get("name"))
+    for i, tc in enumerate(m.get("tool_calls") or ()):
         fn = tc.get("function") or {}
         args = fn.get("arguments")
         msg.tool_calls.append(

@@ -53,8 +53,11 @@ class Message:
     is_error: bool = False  # tool results that report a failure (Anthropic is_error)
 
     def text(self) -> str:
-        """The concatenated text parts."""
-        return "".join(p.text for p in self.content if p.type == "text")
+        """The concatenated text parts (the part's own string when there is one text part)."""
+        content = self.content
+        if len(content) == 1 and content[0].type == "text":
+            return content[0].text
+        return "".join(p.text for p in content if p.type == "text")
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@ OpenAI / Anthropic answers), driven by wrk. Prints requests/s, p50 / p99, added 
 request (utime + stime of its whole process tree from /proc) and RSS.
 
 Env knobs: DUR (s, default 8), WARM (s, 2), CONCS ("1 64"), MODES ("json stream"), WORKERS (nproc),
+PORT_BASE (18100: nginx on +1, +2, +4, the gateway on +40; move it to run two benches side by side),
 SLOW_STREAMS (1000; 0 to skip), ROWS (subset of: direct gateway unique routed3 translate cached vkey
 vkey-plain vkey-redis agent), OUT (bench/out). Row ``agent`` sends a 100 KB, 50-message conversation
 whose last message is new every request (what Claude Code or Codex send: long contexts, one new turn).

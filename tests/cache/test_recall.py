@@ -262,3 +262,25 @@ def test_sdk_streams_and_other_formats_are_recalled_too(gw: GatewayThread) -> No
             assert stream.response.headers["x-cache"] == "hit"
             texts.append("".join(stream.text_stream))
     assert texts == [first.content[0].text] * 3 and recalled(gw) == 4
+
+
+def test_gemini_repeats_are_recalled_with_the_route_model(gw: GatewayThread) -> None:
+    """The Gemini route names the model in the path: it is part of what makes a repeat."""
+    contents = [{"role": "user", "parts": [{"text": "Say hi"}]}]
+    body = orjson.dumps({"contents": contents, "generationConfig": {"temperature": 0}})
+    headers = {**bearer(MASTER_KEY), "content-type": "application/json"}
+
+    def ask(path: str) -> httpx.Response:
+        return HTTP.post(gw.url + path, content=body, headers=headers)
+
+    path = "/v1beta/models/gpt-test:generateContent"
+    before = cache_of(gw).stats.stored
+    first = ask(path)
+    assert first.status_code == 200, first.text
+    stored(gw, before + 1)
+    answers = [ask(path) for _ in range(3)]
+    assert [a.headers["x-cache"] for a in answers] == ["hit"] * 3 and recalled(gw) == 2
+    text = first.json()["candidates"][0]["content"]["parts"][0]["text"]
+    assert all(a.json()["candidates"][0]["content"]["parts"][0]["text"] == text for a in answers)
+    other = ask("/v1beta/models/nope:generateContent")  # the same bytes for another model: not a repeat
+    assert other.status_code == 404 and recalled(gw) == 2

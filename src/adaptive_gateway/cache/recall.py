@@ -135,16 +135,15 @@ class RecallMemo:
         raw_note = ctx.notes.get(RAW_NOTE)
         if not isinstance(raw_note, _Raw) or ctx.request is None or REPLAY_NOTE in ctx.notes:
             return
-        if self.stages is None:
-            return
+        size = len(raw_note.raw)
+        if self.stages is None or size > self.max_bytes // 16:
+            return  # not started yet; or one huge request, not worth a sixteenth of the memo (nor its digest)
         stamps = self._stamps(ctx)
         if stamps is None:
             return
         names = [name for stage in self.stages for name in stage.replay_notes]
         notes = {name: ctx.notes[name] for name in names if name in ctx.notes}
-        key, size = raw_note.key(ctx), len(raw_note.raw)
-        if size > self.max_bytes // 16:
-            return  # one huge request is not worth a sixteenth of the memo
+        key = raw_note.key(ctx)
         self._drop(key)
         self._data[key] = Recalled(ctx.request, notes, stamps, ctx.config, entry, kind, score, plan, size)
         self._sizes[size] = self._sizes.get(size, 0) + 1

@@ -20,7 +20,7 @@ from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.routing.plan import Plan
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.levels import TrustLevel
-from adaptive_gateway.trust.memo import DIGESTS_NOTE, ContentHashes
+from adaptive_gateway.trust.memo import DIGESTS_NOTE, ContentHashes, Digests
 from adaptive_gateway.trust.restore import StreamCapture
 from adaptive_gateway.trust.settings import TrustSettings
 from adaptive_gateway.types import ChatResponse
@@ -74,6 +74,10 @@ def route_section(plan: Plan | None, ctx: RequestContext) -> dict[str, Any] | No
     }
 
 
+def _sha256(text: str, seen: Digests | None) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def content_section(
     ctx: RequestContext,
     decision: TrustDecision | None,
@@ -85,15 +89,8 @@ def content_section(
         return {"hashes": []}
     texts = [(m.role, m.text()) for m in req.messages]
     seen = ctx.notes.get(DIGESTS_NOTE)
-    if known is not None:
-        hashes = [
-            {"role": role, "sha256": known.sha256(text, seen), "chars": len(text)} for role, text in texts
-        ]
-    else:
-        hashes = [
-            {"role": role, "sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text)}
-            for role, text in texts
-        ]
+    sha = known.sha256 if known is not None else _sha256
+    hashes = [{"role": role, "sha256": sha(text, seen), "chars": len(text)} for role, text in texts]
     redacted = decision is not None and decision.redaction is not None
     out: dict[str, Any] = {
         "hashes": hashes,

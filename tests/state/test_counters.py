@@ -294,18 +294,31 @@ async def test_blocks_never_admit_beyond_a_limit_and_give_back_what_they_did_not
             await r.close()
 
 
+async def _admit_lane(
+    counters: RedisCounters,
+    lane: str,
+    windows: list[WindowOp],
+    budgets: list[BudgetOp],
+    *,
+    rounds: int,
+    per_round: int,
+) -> list[tuple[AdmitPlan, int]]:
+    """``rounds`` bursts of ``per_round`` concurrent plans of one lane; the admitted ones and buckets."""
+    admitted: list[tuple[AdmitPlan, int]] = []
+    for r in range(rounds):
+        plans = [plan(f"{lane}{r}-{i}", windows=windows, budgets=budgets) for i in range(per_round)]
+        for p in plans:
+            p.lane = lane
+        results = await asyncio.gather(*[counters.admit(p) for p in plans])
+        admitted += [(p, res.bucket) for p, res in zip(plans, results, strict=True) if res.ok]
+    return admitted
+
+
 async def test_requests_admitted_from_a_block_settle_with_it(redis_prefix: str) -> None:
     counters = RedisCounters(REDIS_URL, redis_prefix)
     win, budget = WindowOp("w:k:s:t", 10_000_000, 300), BudgetOp("b:k:s:all", 10**12, 1000, True, FAR)
-    seq = iter(range(1_000_000))
     try:
-        admitted: list[tuple[AdmitPlan, int]] = []
-        for _ in range(4):
-            plans = [plan(f"s{next(seq)}", windows=[win], budgets=[budget]) for _ in range(50)]
-            for p in plans:
-                p.lane = "s"
-            results = await asyncio.gather(*[counters.admit(p) for p in plans])
-            admitted += [(p, r.bucket) for p, r in zip(plans, results, strict=True) if r.ok]
+        admitted = await _admit_lane(counters, "s", [win], [budget], rounds=4, per_round=50)
         assert len(admitted) == 200 and counters.local_admits > 0
         items = [
             Settlement(p.lease_id, b, "redis", [], [(win.key, -200)], [(budget.key, 700, FAR)])
@@ -326,15 +339,8 @@ async def test_a_closed_block_gives_back_unused_units_while_a_request_is_still_i
 ) -> None:
     counters = RedisCounters(REDIS_URL, redis_prefix)
     rpm, budget = WindowOp("w:k:f:r", 100_000, 1), BudgetOp("b:k:f:all", 10**12, 1000, True, FAR)
-    seq = iter(range(1_000_000))
     try:
-        admitted: list[tuple[AdmitPlan, int]] = []
-        for _ in range(3):
-            plans = [plan(f"f{next(seq)}", windows=[rpm], budgets=[budget]) for _ in range(40)]
-            for p in plans:
-                p.lane = "f"
-            results = await asyncio.gather(*[counters.admit(p) for p in plans])
-            admitted += [(p, r.bucket) for p, r in zip(plans, results, strict=True) if r.ok]
+        admitted = await _admit_lane(counters, "f", [rpm], [budget], rounds=3, per_round=40)
         assert len(admitted) == 120 and counters.local_admits > 0
         items = [Settlement(p.lease_id, b, "redis", [], [], [(budget.key, 600, FAR)]) for p, b in admitted]
         slow = items.pop()  # still in flight when its block closes

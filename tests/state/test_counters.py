@@ -349,6 +349,9 @@ async def test_a_closed_block_gives_back_unused_units_while_a_request_is_still_i
         await asyncio.sleep(1.1)
         probe = await counters.admit(plan("probe", windows=[WindowOp(rpm.key, rpm.limit, 0)]))
         assert probe.remaining == [100_000 - 120], "the unused units are back, the request in flight counts"
+        assert await counters.budget_state([budget.key]) == [(119 * 600, 1000)], (
+            "the unused budget is back too: only the request in flight still holds its reservation"
+        )
         if not counters.settle_local(slow):
             await counters.settle([slow])
         await asyncio.sleep(0.1)

@@ -6,8 +6,10 @@ for every request: the replica takes a block of ``n`` times the plan's ops in on
 it out locally, request by request, until that second ends. Then the block is closed, and once its last
 request has settled it is settled as one request: the unused units and tokens go back to their window
 bucket, the token corrections of its requests with them, and its reservation is swapped for the actual
-cost of its requests. Redis never counts less than what was admitted, so limits and hard budgets hold
-across replicas exactly as before; ``n`` is at most the lane's rate here (admissions per second) and at
+cost of its requests. A block closed with requests still in flight gives back what it did not use at
+once (its window units; its budget share once what is in flight is reserved under a lease of its own).
+Redis never counts less than what was admitted, so limits and hard budgets hold across replicas exactly
+as before; ``n`` is at most the lane's rate here (admissions per second) and at
 most the remaining capacity over twice the number of replicas taking blocks, and a lane whose block
 would be smaller than ``MIN_BLOCK`` is decided request by request (near a limit, and at low rates,
 everything is exact). A block lives less than a second, so limit changes apply within a second. Plans
@@ -17,6 +19,7 @@ with concurrency leases are always decided one by one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import suppress
@@ -61,6 +64,7 @@ class _Block:
     widx: dict[str, int]
     wdelta: list[int] = field(default_factory=list)  # token corrections of settled requests
     actual: list[int] = field(default_factory=list)  # actual cost of settled requests, per budget
+    held: list[int] = field(default_factory=list)  # what its requests in flight reserved, per budget
     inflight: int = 0
     open: bool = True
 
@@ -95,7 +99,8 @@ class Blocks:
         self.holder = holder  # this replica, in Redis's set of block holders
         self._enqueue, self._settle, self._result, self._spawn = enqueue, settle, result, spawn
         self._lanes: dict[Hashable, _Lane] = {}
-        self._local: dict[str, _Block] = {}  # lease id of a request admitted from a block -> block
+        # lease id of a request admitted from a block -> the block and what it reserved per budget
+        self._local: dict[str, tuple[_Block, list[int]]] = {}
         self._closed: list[Settlement] = []  # blocks to settle
         self._closer: asyncio.Task[None] | None = None
         self._blocks = 0
@@ -212,6 +217,7 @@ class Blocks:
                     {op.key: i for i, op in enumerate(windows)},
                     [0] * len(windows),
                     [0] * len(budgets),
+                    [0] * len(budgets),
                 )
                 old, lane.block = lane.block, block
                 if old is not None:
@@ -238,10 +244,12 @@ class Blocks:
         for i, op in enumerate(windows):
             wleft[i] -= op.cost
             remaining.append(wrem[i] + wleft[i])
+        held = block.held
         for i, bop in enumerate(budgets):
             bleft[i] -= bop.amount
+            held[i] += bop.amount
         block.inflight += 1
-        self._local[plan.lease_id] = block
+        self._local[plan.lease_id] = (block, [bop.amount for bop in budgets])
         self.local_admits += 1
         age = now - block.t0
         reset = [max(r - age, 0.001) for r in block.wreset]
@@ -257,17 +265,57 @@ class Blocks:
             lane.block = None
         if block.inflight == 0:
             self._settle_block(block)
-        elif any(block.wleft):  # the units it did not use go back now, not when its last request ends
+            return
+        # what it did not use goes back now, not when its last request ends
+        if any(block.wleft):
             bp, wleft = block.plan, block.wleft
             windows = [(op.key, -left) for op, left in zip(bp.windows, wleft, strict=True) if left]
             self._queue_settlement(Settlement(bp.lease_id + "-w", block.bucket, "redis", [], windows, []))
             block.wleft = [0] * len(wleft)
+        if any(block.bleft):
+            self._spawn(self._shrink(block))
+
+    async def _shrink(self, block: _Block) -> None:
+        """Give back the budget a closed block did not use while some of its requests are in flight:
+        first reserve what they hold under a lease of their own (so Redis never holds less than is in
+        flight), then settle the block's lease with what its settled requests cost. Its last request
+        then settles the new lease. On any trouble the block's reservation simply stays until then."""
+        bp = block.plan
+        tail = AdmitPlan(
+            bp.lease_id + "-t",
+            bp.lease_ttl,
+            [],
+            [],
+            [
+                BudgetOp(b.key, b.limit, held, False, b.expires_at)
+                for b, held in zip(bp.budgets, block.held, strict=True)
+            ],
+        )
+        try:
+            ok = self._result(await self._enqueue(tail, False)).ok
+        except Exception:  # Redis unreachable: keep the block's reservation
+            return
+        if not ok:
+            return
+        released = [(b.key, 0, b.expires_at) for b in bp.budgets]
+        if block.inflight == 0:  # its last request ended meanwhile: the block settled under its lease
+            self._queue_settlement(Settlement(tail.lease_id, block.bucket, "redis", [], [], released))
+            return
+        spent = [(b.key, cost, b.expires_at) for b, cost in zip(bp.budgets, block.actual, strict=True)]
+        self._queue_settlement(Settlement(bp.lease_id, block.bucket, "redis", [], [], spent))
+        block.actual = [0] * len(block.actual)
+        block.plan = dataclasses.replace(bp, lease_id=tail.lease_id)  # the final settlement settles it
+        block.bleft = [0] * len(block.bleft)
 
     def settle_local(self, item: Settlement) -> bool:
         """Settle a request admitted from a block into its block (no Redis call); False when it was not."""
-        block = self._local.pop(item.lease_id, None)
-        if block is None:
+        found = self._local.pop(item.lease_id, None)
+        if found is None:
             return False
+        block, amounts = found
+        held = block.held
+        for j, amount in enumerate(amounts):
+            held[j] -= amount
         widx, wdelta = block.widx, block.wdelta
         for key, delta in item.windows:
             i = widx.get(key)

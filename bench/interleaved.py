@@ -7,6 +7,7 @@ gateway process tree, json c=64, the ``make bench`` nginx fake and gateway confi
     .venv/bin/python bench/interleaved.py variants 10 3 'off|ADAPTIVE_GATEWAY_OBSERVABILITY=off|' 'on||'
     # master key vs a key with budget + RPM + TPM, with in-process counters and with Redis counters
     .venv/bin/python bench/interleaved.py keys 8 3
+    PLAIN=1 .venv/bin/python bench/interleaved.py keys 8 3   # and a key without limits
 
 Arguments: BURSTS SECONDS (per case and burst). Output folder: OUT (default /tmp/agw-interleaved).
 """
@@ -25,6 +26,7 @@ import accounts_bench
 import bench
 
 Case = tuple[str, str, int, str]  # name, gateway url, gateway pid, key
+PLAIN = os.environ.get("PLAIN") == "1"  # keys: also a virtual key without limits (authentication alone)
 
 
 def run(cases: list[Case], bursts: int, secs: int) -> dict[str, tuple[float, float]]:
@@ -90,7 +92,14 @@ def keys(bursts: int, secs: int) -> None:
     gw = bench.start_gateway(cfg)
     url = f"http://127.0.0.1:{bench.GW_PORT}"
     rows = accounts_bench.AccountsRows(
-        ["vkey", "vkey-redis"], bench.OUT, url, gw, bench.KEY, cfg, bench.GW_PORT + 1, bench.WORKERS
+        ["vkey", "vkey-redis", *(["vkey-plain"] if PLAIN else [])],
+        bench.OUT,
+        url,
+        gw,
+        bench.KEY,
+        cfg,
+        bench.GW_PORT + 1,
+        bench.WORKERS,
     )
     try:
         t = {name: (u, p, k) for name, u, p, k in rows.targets("json")}
@@ -98,10 +107,11 @@ def keys(bursts: int, secs: int) -> None:
         cases: list[Case] = [
             ("master", url, gw, bench.KEY),
             ("vkey", *t["vkey"]),
+            *([("vkey-plain", *t["vkey-plain"])] if PLAIN else []),
             ("redis-master", redis_url, redis_pid, bench.KEY),
             ("vkey-redis", *t["vkey-redis"]),
         ]
-        base = {"vkey": "master", "vkey-redis": "redis-master"}
+        base = {"vkey": "master", "vkey-plain": "master", "vkey-redis": "redis-master"}
         report(run(cases, bursts, secs), bursts * secs, base)
     finally:
         rows.stop()

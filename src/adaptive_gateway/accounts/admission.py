@@ -35,7 +35,6 @@ from adaptive_gateway.state import (
     AdmitResult,
     BudgetOp,
     LeaseOp,
-    MemoryCounters,
     Settlement,
     WindowOp,
 )
@@ -162,8 +161,7 @@ class Admission:
         self._templates: dict[tuple[int, int], _Template] = {}
         self._lease_prefix = os.urandom(6).hex() + "-"  # lease ids: unique per process, no syscall each
         self._leases = 0
-        counters = accounts.counters
-        self._memory = counters if isinstance(counters, MemoryCounters) else None  # admits synchronously
+        self._now = accounts.counters.admit_local  # decides without waiting when it can
 
     async def __call__(self, ctx: RequestContext) -> None:
         p = ctx.principal
@@ -227,8 +225,9 @@ class Admission:
         self, ctx: RequestContext, t: _Template, entry: KeyEntry | None, tokens: int, cost: int
     ) -> None:
         built = self._plan(ctx.config, t, tokens, cost)
-        mem = self._memory
-        res = mem.admit_now(built.plan) if mem is not None else await self.acc.counters.admit(built.plan)
+        res = self._now(built.plan)
+        if res is None:
+            res = await self.acc.counters.admit(built.plan)
         if not res.ok:
             raise self._refusal(built, res, tokens, cost)
         ctx.extra_headers.extend(self._headers(t, res))

@@ -29,20 +29,20 @@ class StateUnavailable(Exception):
     """The shared counter store cannot be reached."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowOp:
     key: str
     limit: int
     cost: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LeaseOp:
     key: str
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BudgetOp:
     key: str  # one key per budget period
     limit: int  # nano-USD
@@ -108,6 +108,11 @@ class Counters(Protocol):
 
     async def admit(self, plan: AdmitPlan) -> AdmitResult:
         """Check every op of the plan and take all of them, or none."""
+        ...
+
+    def admit_local(self, plan: AdmitPlan) -> AdmitResult | None:
+        """The same decision as :meth:`admit` when the backend can make it at once, without waiting
+        (in-process counters, a block of Redis capacity held here); None when only ``admit`` can."""
         ...
 
     async def settle(self, items: list[Settlement]) -> list[SettleResult]:

@@ -68,6 +68,13 @@ class ResilientCounters:
         self.fallbacks += 1
         return self.local.admit_now(plan)
 
+    def admit_local(self, plan: AdmitPlan) -> AdmitResult | None:
+        """Decided without waiting (a block of Redis capacity, or the local fallback), else None."""
+        if self.degraded_since is None:
+            return self.primary.admit_local(plan)
+        self.fallbacks += 1
+        return self.local.admit_now(plan)
+
     def settle_local(self, item: Settlement) -> bool:
         """A request admitted from a block of Redis capacity settles into its block (no call)."""
         return item.backend == "redis" and self.primary.settle_local(item)

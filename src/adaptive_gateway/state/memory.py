@@ -120,6 +120,10 @@ class MemoryCounters:
     async def admit(self, plan: AdmitPlan) -> AdmitResult:
         return self.admit_now(plan)
 
+    def admit_local(self, plan: AdmitPlan) -> AdmitResult | None:
+        """Decided here and now, always (see ``Counters.admit_local``)."""
+        return self.admit_now(plan)
+
     def admit_now(self, plan: AdmitPlan) -> AdmitResult:
         """Synchronous admission (the memory backend never waits)."""
         now = self.clock()
@@ -127,48 +131,55 @@ class MemoryCounters:
         edge = sec - WINDOW_SECONDS
         res = AdmitResult(True, sec, self.name)
         windows: list[_Window] = []
-        for i, op in enumerate(plan.windows):
-            win = self._windows.get(op.key)
-            if win is None:
-                win = self._windows[op.key] = _Window()
-            elif win.buckets and win.buckets[0][0] <= edge:
-                win.expire(sec)
-            if win.total + op.cost > op.limit:
-                need = win.total + op.cost - op.limit
-                retry = win.retry_after(need, now) if op.cost <= op.limit else WINDOW_SECONDS
-                return self._deny(res, DENY_WINDOW, i, retry)
-            windows.append(win)
+        if plan.windows:
+            known = self._windows
+            for op in plan.windows:
+                win = known.get(op.key)
+                if win is None:
+                    win = known[op.key] = _Window()
+                elif win.buckets and win.buckets[0][0] <= edge:
+                    win.expire(sec)
+                if win.total + op.cost > op.limit:
+                    need = win.total + op.cost - op.limit
+                    retry = win.retry_after(need, now) if op.cost <= op.limit else WINDOW_SECONDS
+                    return self._deny(res, DENY_WINDOW, len(windows), retry)
+                windows.append(win)
         leases: list[_Leases] = []
-        for i, lop in enumerate(plan.leases):
+        for lop in plan.leases:
             held = self._leases.get(lop.key)
             if held is None:
                 held = self._leases[lop.key] = _Leases()
             elif held.heap and held.heap[0][0] <= now:
                 held.expire(now)
             if len(held.held) >= lop.limit:
-                return self._deny(res, DENY_LEASE, i, 1.0)
+                return self._deny(res, DENY_LEASE, len(leases), 1.0)
             leases.append(held)
         budgets: list[_Budget] = []
-        for i, bop in enumerate(plan.budgets):
-            bud = self._budgets.get(bop.key)
-            if bud is None:
-                bud = self._budgets[bop.key] = _Budget()
-            elif bud.leases.heap and bud.leases.heap[0][0] <= now:
-                bud.expire(now)
-            res.spent.append(bud.spent)
-            res.reserved.append(bud.reserved)
-            if bop.hard and bud.spent + bud.reserved + bop.amount > bop.limit:
-                return self._deny(res, DENY_BUDGET, i, max(bop.expires_at - now, 0.0))
-            budgets.append(bud)
-        for op, win in zip(plan.windows, windows, strict=True):
+        if plan.budgets:
+            known_budgets = self._budgets
+            spent, reserved = res.spent, res.reserved
+            for bop in plan.budgets:
+                bud = known_budgets.get(bop.key)
+                if bud is None:
+                    bud = known_budgets[bop.key] = _Budget()
+                elif bud.leases.heap and bud.leases.heap[0][0] <= now:
+                    bud.expire(now)
+                spent.append(bud.spent)
+                reserved.append(bud.reserved)
+                if bop.hard and bud.spent + bud.reserved + bop.amount > bop.limit:
+                    return self._deny(res, DENY_BUDGET, len(budgets), max(bop.expires_at - now, 0.0))
+                budgets.append(bud)
+        # every check passed: take it all (the lists above line up with the plan's ops)
+        remaining, reset = res.remaining, res.reset
+        for op, win in zip(plan.windows, windows, strict=False):
             win.add(sec, op.cost)
-            res.remaining.append(op.limit - win.total)
-            res.reset.append(win.buckets[0][0] + WINDOW_SECONDS - now)
+            remaining.append(op.limit - win.total)
+            reset.append(win.buckets[0][0] + WINDOW_SECONDS - now)
         until = now + plan.lease_ttl
         lid = plan.lease_id
         for held in leases:
             held.take(lid, 1, until)
-        for bop, bud in zip(plan.budgets, budgets, strict=True):
+        for bop, bud in zip(plan.budgets, budgets, strict=False):
             bud.leases.take(lid, bop.amount, until)
             bud.reserved += bop.amount
             bud.expires_at = bop.expires_at

@@ -111,6 +111,12 @@ class RedisCounters:
             return _result(await self._enqueue(plan))
         return await self.blocks.admit(plan)
 
+    def admit_local(self, plan: AdmitPlan) -> AdmitResult | None:
+        """Admitted from the lane's open block without a Redis call, else None (then ``admit``)."""
+        if plan.lane is None or plan.leases:
+            return None
+        return self.blocks.admit_local(plan)
+
     def settle_local(self, item: Settlement) -> bool:
         """Settle a request admitted from a block into its block (no Redis call); False when it was not."""
         return self.blocks.settle_local(item)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -60,6 +62,19 @@ def unique_chat(**body: Any) -> dict[str, Any]:
     """A chat body no response cache has seen."""
     content = f"hello there ({uuid.uuid4().hex[:12]})"
     return {**CHAT, "messages": [{"role": "user", "content": content}], **body}
+
+
+def load(urls: list[str], key: str, n: int, **body: Any) -> list[httpx.Response]:
+    """``n`` chat requests spread over ``urls``, 32 at a time."""
+    targets = list(itertools.islice(itertools.cycle(urls), n))
+
+    def one(url: str) -> httpx.Response:
+        return client.post(url + "/v1/chat/completions", headers=bearer(key), json=unique_chat(**body))
+
+    # a client of its own: the shared one's pool carries connections of gateways earlier tests stopped
+    limits = httpx.Limits(max_connections=32)
+    with httpx.Client(timeout=10, limits=limits) as client, ThreadPoolExecutor(32) as pool:
+        return list(pool.map(one, targets))
 
 
 def chat(gw_url: str, key: str, **body: Any) -> httpx.Response:

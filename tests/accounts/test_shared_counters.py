@@ -4,33 +4,19 @@ every request, so exactly the limit is admitted and every reservation is settled
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
 from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.state.redis_blocks import MAX_BLOCK
-from tests.accounts.helpers import HTTP, accounts_of, bearer, config, create_key, eventually, unique_chat
+from tests.accounts.helpers import accounts_of, config, create_key, eventually, load
 from tests.store.backends import REDIS_URL
 from tests.support.gateway import GatewayThread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-def load(urls: list[str], key: str, n: int) -> list[httpx.Response]:
-    targets = list(itertools.islice(itertools.cycle(urls), n))
-    with ThreadPoolExecutor(32) as pool:
-        return list(
-            pool.map(
-                lambda url: HTTP.post(url + "/v1/chat/completions", headers=bearer(key), json=unique_chat()),
-                targets,
-            )
-        )
 
 
 def test_two_replicas_admit_exactly_the_limit_and_settle_every_reservation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from adaptive_gateway.accounts.webhooks import sign, verify
 from adaptive_gateway.fakes.server import FakeUpstream
-from tests.accounts.helpers import ADMIN, HTTP, chat, config, create_key, eventually
+from tests.accounts.helpers import ADMIN, HTTP, accounts_of, chat, config, create_key, eventually, load
 from tests.support.gateway import GatewayThread, free_port
 
 SECRET = "whsec-test-0123456789"
@@ -69,11 +70,11 @@ def receiver() -> Iterator[Receiver]:
         yield r
 
 
-def hooks(url: str, attempts: int = 4, events: str = "[]") -> str:
+def hooks(url: str, attempts: int = 4, events: str = "[]", thresholds: str = "[0.25]") -> str:
     return f"""
 webhooks:
   - {{url: "{url}", secret: "{SECRET}", max_attempts: {attempts}, backoff_seconds: 0.05, events: {events}}}
-budgets: {{thresholds: [0.25]}}
+budgets: {{thresholds: {thresholds}}}
 """
 
 
@@ -153,3 +154,30 @@ def test_deployment_degraded_and_event_filter(
         assert eventually(lambda: receiver.events("deployment.degraded"))
         assert not receiver.events("webhook.test"), "only subscribed events are sent"
         assert receiver.events("deployment.degraded")[0]["data"]["deployment"].startswith("gpt-test#0")
+
+
+@pytest.mark.redis
+def test_budget_thresholds_fire_once_when_blocks_of_redis_capacity_settle(
+    fake_openai: FakeUpstream, tmp_path: Path, receiver: Receiver, redis_prefix: str
+) -> None:
+    """A busy key is admitted from blocks of Redis capacity, whose requests settle into the block and
+    reach Redis as one settlement per block: a threshold crossed by a block's settlement fires once."""
+    extra = hooks(receiver.url, thresholds="[0.1, 0.2]")
+    with GatewayThread(config(fake_openai.url, redis_prefix=redis_prefix, extra=extra), tmp_path) as gw:
+        # ~$0.000024 per request, ~$0.00011 reserved (max_tokens 50): room for blocks, two thresholds
+        created = create_key(gw.url, name="team-blocks", budget_usd=0.01, budget_period="total")
+        responses = load([gw.url], created["key"], 240, max_tokens=50)
+        assert {r.status_code for r in responses} == {200}
+        assert accounts_of(gw).counters.primary.local_admits > 0, "admitted from blocks"  # type: ignore[attr-defined]
+        cost = sum(float(r.headers["x-adaptive-cost-usd"]) for r in responses)
+        assert cost > 0.2 * 0.01, cost
+
+        assert eventually(lambda: len(receiver.events("budget.threshold")) >= 2)
+        time.sleep(0.5)  # a duplicate would arrive by now
+        events = receiver.events("budget.threshold")
+        assert sorted(e["data"]["threshold"] for e in events) == [0.1, 0.2]
+        for event in events:
+            data = event["data"]
+            assert data["name"] == "team-blocks" and data["scope"] == "key" and data["budget_usd"] == 0.01
+            assert data["threshold"] * 0.01 <= data["spent_usd"] <= cost + 1e-9
+        assert not receiver.events("budget.exhausted")

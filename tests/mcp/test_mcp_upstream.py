@@ -205,6 +205,8 @@ async def test_unknown_namespaced_tool_is_an_error(connect: Connect) -> None:
 async def test_streamable_http_upstream(upstream_gateway: GatewayThread, tmp_path: Path) -> None:
     """A second gateway connects to the first one's /mcp over streamable HTTP (with a key header) and
     re-exposes its tools, upstream MCP servers included, one namespace deeper."""
+    async with mcp_client(upstream_gateway.url) as first:
+        await ready(first)  # its stdio server is up: the first gateway lists fix__add from now on
     extra = (
         f'mcp_servers:\n  first:\n    url: "{upstream_gateway.url}/mcp"\n'
         f'    headers: {{Authorization: "Bearer {MASTER_KEY}"}}\n    max_trust: confidential\n'

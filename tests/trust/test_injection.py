@@ -87,7 +87,7 @@ def test_roles_min_confidence_and_summary() -> None:
     assert [f.kind for f in found] == ["ignore_instructions"]  # the system prompt is the operator's own
     assert (found[0].start, found[0].end) == (13, 45)  # in its own text's coordinates
     assert policy.scan(messages) == found and len(policy._memo) == 2  # both texts remembered, by digest
-    assert all(isinstance(key, bytes) and len(key) == 16 for key in policy._memo._found)
+    assert all(isinstance(key, bytes) and len(key) == 32 for key in policy._memo._found)  # SHA-256s
     policy.scan([Message("user", [ContentPart("text", text="new text")])])
     assert len(policy._memo) == 2  # the oldest went
     system = InjectionPolicy(InjectionDetector(), "record", frozenset({"system"}))

@@ -99,9 +99,10 @@ def test_one_request_digests_each_text_once_for_both_memos(monkeypatch) -> None:
     )
 
 
-def test_receipt_content_hashes_are_computed_once_per_text(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """A receipt's SHA-256 of a text the request already digested comes from the memo the next time; a
-    text the request did not digest (or an equal copy of it) is hashed directly. Always the true hash."""
+def test_receipt_content_hashes_are_the_requests_digests(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A receipt's SHA-256 of a text the request already digested is that digest (no second pass over
+    the text); a text the request did not digest (or an equal copy of it) is hashed on its own. Always
+    the true SHA-256 of the text's UTF-8 bytes."""
     import hashlib
 
     from adaptive_gateway.trust import memo
@@ -114,14 +115,12 @@ def test_receipt_content_hashes_are_computed_once_per_text(monkeypatch) -> None:
         return real(data)
 
     monkeypatch.setattr(memo, "sha256", counting)
-    known = memo.ContentHashes(limit=2)
-    turn = "an earlier turn of the conversation " * 50
+    turn = "an earlier turn of the conversation, déjà vu " * 50
     expected = hashlib.sha256(turn.encode()).hexdigest()
-    for _ in range(3):  # three requests carrying the same turn
-        seen: memo.Digests = {}
-        memo.digests_of([turn], seen)
-        assert known.sha256(turn, seen) == expected
+    seen: memo.Digests = {}
+    memo.digests_of([turn], seen)  # the trust stage's pass
     assert len(calls) == 1
-    copy = "".join(["an earlier turn of the conversation "] * 50)  # equal, another object: not in `seen`
-    assert copy is not turn and known.sha256(copy, seen) == expected and len(calls) == 2
-    assert known.sha256("fresh", None) == hashlib.sha256(b"fresh").hexdigest() and len(calls) == 3
+    assert memo.content_hash(turn, seen) == expected and len(calls) == 1
+    copy = "".join(["an earlier turn of the conversation, déjà vu "] * 50)  # equal, another object
+    assert copy is not turn and memo.content_hash(copy, seen) == expected and len(calls) == 2
+    assert memo.content_hash("fresh", None) == hashlib.sha256(b"fresh").hexdigest() and len(calls) == 3

@@ -105,7 +105,7 @@ class RecallMemo:
             headers = {k: v for k, v in headers.items() if k not in PER_REQUEST_HEADERS}
         p = ctx.principal
         who = (wire, p.id if p else "", p.kind if p else "", ctx.provider_key or "", params, headers)
-        h = hashlib.blake2b(raw, digest_size=20)
+        h = hashlib.sha256(raw)  # hashed in hardware on server CPUs (see trust/memo.py)
         h.update(orjson.dumps(who))
         return h.digest()
 

@@ -10,7 +10,6 @@ reason, provider, tokens, cost, latency and a SHA-256 per message; message text 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.routing.plan import Plan
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.levels import TrustLevel
-from adaptive_gateway.trust.memo import DIGESTS_NOTE, ContentHashes, Digests
+from adaptive_gateway.trust.memo import DIGESTS_NOTE, content_hash
 from adaptive_gateway.trust.restore import StreamCapture
 from adaptive_gateway.trust.settings import TrustSettings
 from adaptive_gateway.types import ChatResponse
@@ -74,23 +73,15 @@ def route_section(plan: Plan | None, ctx: RequestContext) -> dict[str, Any] | No
     }
 
 
-def _sha256(text: str, seen: Digests | None) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def content_section(
-    ctx: RequestContext,
-    decision: TrustDecision | None,
-    settings: TrustSettings,
-    known: ContentHashes | None = None,
+    ctx: RequestContext, decision: TrustDecision | None, settings: TrustSettings
 ) -> dict[str, Any]:
     req = ctx.request
     if req is None:
         return {"hashes": []}
     texts = [(m.role, m.text()) for m in req.messages]
     seen = ctx.notes.get(DIGESTS_NOTE)
-    sha = known.sha256 if known is not None else _sha256
-    hashes = [{"role": role, "sha256": sha(text, seen), "chars": len(text)} for role, text in texts]
+    hashes = [{"role": role, "sha256": content_hash(text, seen), "chars": len(text)} for role, text in texts]
     redacted = decision is not None and decision.redaction is not None
     out: dict[str, Any] = {
         "hashes": hashes,
@@ -107,7 +98,7 @@ def content_section(
 
 
 def _classified(
-    ctx: RequestContext, decision: TrustDecision | None, settings: TrustSettings, known: ContentHashes | None
+    ctx: RequestContext, decision: TrustDecision | None, settings: TrustSettings
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The receipt's trust and content sections; a recalled repeat reuses its original's (the same
     request and decision objects, so the same sections: see cache/recall.py)."""
@@ -117,7 +108,7 @@ def _classified(
         if kept is not None and kept[0] is settings:
             return kept[1], kept[2]
     trust = decision.summary() if decision is not None else {"level": None, "reasons": ["not classified"]}
-    content = content_section(ctx, decision, settings, known)
+    content = content_section(ctx, decision, settings)
     if derived is not None:
         derived["receipt"] = (settings, trust, content)
     return trust, content
@@ -130,14 +121,13 @@ def build_receipt(
     latency_ms: float,
     ended_at: float,
     simulated: bool = False,
-    known: ContentHashes | None = None,
 ) -> dict[str, Any]:
     """The receipt of ``ctx`` (never holds a detected value)."""
     decision = ctx.notes.get(TRUST_NOTE)
     decision = decision if isinstance(decision, TrustDecision) else None
     plan = ctx.notes.get(PLAN_NOTE)
     req, dep, p, usage = ctx.request, ctx.deployment, ctx.principal, ctx.usage
-    trust, content = _classified(ctx, decision, settings, known)
+    trust, content = _classified(ctx, decision, settings)
     blocked = [{"deployment": d, "reason": why} for d, why in (decision.vetoed if decision else [])]
     return {
         "id": ctx.notes.get(RECEIPT_NOTE),

@@ -31,7 +31,6 @@ from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, build_receipt, run_parts
 from adaptive_gateway.tasks import cancel
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
-from adaptive_gateway.trust.memo import ContentHashes
 from adaptive_gateway.trust.memory_sources import SHARE_FILE as MEMORY_READS_FILE
 from adaptive_gateway.trust.memory_sources import MemoryReads
 from adaptive_gateway.trust.opa import DecisionClient
@@ -54,7 +53,6 @@ class TrustRuntime:
         self.writer: BackgroundWriter[Record] = BackgroundWriter(self._write)
         # memory items each key was handed over MCP, shared by the workers (trust/memory_sources.py)
         self.memory_reads = MemoryReads(share=home / MEMORY_READS_FILE)
-        self.content_hashes = ContentHashes()  # receipts: SHA-256 of texts already hashed (trust/memo.py)
         self._settings: dict[int, tuple[TrustConfig, TrustSettings]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
@@ -94,9 +92,7 @@ class TrustRuntime:
         )
         if not record and not settings.receipts.enabled:
             return
-        receipt = build_receipt(
-            ctx, settings, latency_ms=ctx.elapsed_ms(), ended_at=time.time(), known=self.content_hashes
-        )
+        receipt = build_receipt(ctx, settings, latency_ms=ctx.elapsed_ms(), ended_at=time.time())
         line = orjson.dumps(receipt) if settings.receipts.enabled else None
         run = run_parts(ctx, receipt, decision) if record and decision is not None else None
         self.writer.submit((rid, line, run))

@@ -1,29 +1,34 @@
 """Scan results per text already seen, for the detectors and the injection heuristics.
 
 The scans are pure functions of the text, so a conversation's earlier turns, a shared system prompt and
-a repeated request (a cache hit, a retry) are not scanned again. Keyed by a 128-bit BLAKE2b digest of the
-text (the text itself is not kept); one memo per compiled detector set or injection policy, so a config
-reload starts a new one; the oldest entries go first.
+a repeated request (a cache hit, a retry) are not scanned again. Keyed by the SHA-256 of the text (the
+text itself is not kept); one memo per compiled detector set or injection policy, so a config reload
+starts a new one; the oldest entries go first. The same digests are the receipts' content hashes
+(:func:`content_hash`), so a request's texts are hashed once for all three.
+
+SHA-256 rather than BLAKE2b: server CPUs hash it in hardware (SHA extensions on x86-64 since AMD Zen and
+Intel Ice Lake, and on ARMv8), where it runs at 1.3 GB/s here against BLAKE2b's 0.75 (a coding agent's
+100 KB conversation: 80 µs instead of 131).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from hashlib import blake2b, sha256
+from hashlib import sha256
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 def digest(text: str) -> bytes:
-    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 # one request's digests by text object, shared by the memos it is looked up in (the detectors' and the
 # injection heuristics' see the same message strings) and by its receipt: each text is digested once
-# per request (~1 µs per KB of ASCII, twice that otherwise; an agent's 100 KB conversation paid it
-# twice). Keyed by id() and holding the text itself, so an id cannot be reused while the map lives; kept
-# no longer than its request.
+# per request (~0.8 µs per KB of ASCII; an agent's 100 KB conversation was hashed three times before).
+# Keyed by id() and holding the text itself, so an id cannot be reused while the map lives; kept no
+# longer than its request.
 Digests = dict[int, tuple[str, bytes]]
 DIGESTS_NOTE = "trust.digests"  # ctx.notes: the request's Digests, left by the trust stage
 
@@ -78,24 +83,8 @@ class TextMemo(Generic[T]):
         return known  # type: ignore[return-value]  # every None was replaced above
 
 
-class ContentHashes:
-    """SHA-256 (hex) of texts already hashed, looked up by their digest in the request's
-    :data:`Digests`: a receipt's content hashes of a conversation's earlier turns are not recomputed
-    (a third pass over every text of every request otherwise). Bounded; the oldest go first."""
-
-    __slots__ = ("_hex", "limit")
-
-    def __init__(self, limit: int = 16_384) -> None:
-        self.limit = limit
-        self._hex: dict[bytes, str] = {}
-
-    def sha256(self, text: str, seen: Digests | None) -> str:
-        key = known_digest(text, seen)
-        if key is None:
-            return sha256(text.encode()).hexdigest()
-        hexed = self._hex.get(key)
-        if hexed is None:
-            if len(self._hex) >= self.limit:
-                del self._hex[next(iter(self._hex))]
-            hexed = self._hex[key] = sha256(text.encode()).hexdigest()
-        return hexed
+def content_hash(text: str, seen: Digests | None) -> str:
+    """The hex SHA-256 of ``text`` (its UTF-8 bytes) for a receipt: the request's digest of this very
+    text object when the trust stage made one, else computed here."""
+    known = known_digest(text, seen)
+    return known.hex() if known is not None else digest(text).hex()

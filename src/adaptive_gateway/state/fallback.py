@@ -65,13 +65,15 @@ class ResilientCounters:
                 return await self.primary.admit(plan)
             except StateUnavailable as exc:
                 self._down(exc)
-        self.fallbacks += 1
-        return self.local.admit_now(plan)
+        return self._fallback(plan)
 
     def admit_local(self, plan: AdmitPlan) -> AdmitResult | None:
         """Decided without waiting (a block of Redis capacity, or the local fallback), else None."""
         if self.degraded_since is None:
             return self.primary.admit_local(plan)
+        return self._fallback(plan)
+
+    def _fallback(self, plan: AdmitPlan) -> AdmitResult:
         self.fallbacks += 1
         return self.local.admit_now(plan)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import sys
 from pathlib import Path
 
@@ -29,27 +30,42 @@ Case = tuple[str, str, int, str]  # name, gateway url, gateway pid, key
 PLAIN = os.environ.get("PLAIN") == "1"  # keys: also a virtual key without limits (authentication alone)
 
 
-def run(cases: list[Case], bursts: int, secs: int) -> dict[str, tuple[float, float]]:
-    """{name: (cpu seconds, requests)} summed over the bursts."""
-    tot = {name: [0.0, 0.0] for name, _, _, _ in cases}
+Totals = dict[str, tuple[float, float, list[float]]]  # name -> (cpu seconds, requests, requests per burst)
+
+
+def run(cases: list[Case], bursts: int, secs: int) -> Totals:
+    """{name: (cpu seconds, requests, requests of each burst)} over the bursts."""
+    cpu = dict.fromkeys((c[0] for c in cases), 0.0)
+    per: dict[str, list[float]] = {name: [] for name, _, _, _ in cases}
     for _, url, _, key in cases:
         bench.wrk(url, "bench-json", False, 64, 2, True, key)  # warm up
     for b in range(bursts):
         for name, url, pid, key in cases if b % 2 == 0 else list(reversed(cases)):
             c0 = bench.cpu_seconds(pid)
             res = bench.wrk(url, "bench-json", False, 64, secs, True, key)
-            tot[name][0] += bench.cpu_seconds(pid) - c0
-            tot[name][1] += res.get("requests", 0)
-    return {name: (cpu, reqs) for name, (cpu, reqs) in tot.items()}
+            cpu[name] += bench.cpu_seconds(pid) - c0
+            per[name].append(res.get("requests", 0))
+    return {name: (cpu[name], sum(per[name]), per[name]) for name in per}
 
 
-def report(tot: dict[str, tuple[float, float]], seconds: int, base: dict[str, str]) -> None:
-    for name, (cpu, reqs) in tot.items():
-        ref = tot[base.get(name, name)][1] or 1
-        print(
-            f"{name:14} {reqs / seconds:7.0f} req/s ({100 * reqs / ref:5.1f} % of {base.get(name, name)})"
+def report(tot: Totals, seconds: int, base: dict[str, str]) -> None:
+    """Each case's throughput as a share of its base over all bursts, and the median (and range) of the
+    shares burst by burst: a burst and its base's burst ran next to each other, so load drift cancels."""
+    for name, (cpu, reqs, per) in tot.items():
+        ref_name = base.get(name, name)
+        ref = tot[ref_name]
+        line = (
+            f"{name:14} {reqs / seconds:7.0f} req/s ({100 * reqs / (ref[1] or 1):5.1f} % of {ref_name})"
             f"  {cpu / max(reqs, 1) * 1e6:6.1f} µs/req"
         )
+        if ref_name != name:
+            shares = sorted(100 * x / y for x, y in zip(per, ref[2], strict=True) if y)
+            if shares:
+                line += (
+                    f"  per burst: median {statistics.median(shares):5.1f} %"
+                    f" (range {shares[0]:.1f}-{shares[-1]:.1f})"
+                )
+        print(line)
 
 
 def variants(bursts: int, secs: int, specs: list[str]) -> None:

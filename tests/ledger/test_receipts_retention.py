@@ -10,17 +10,14 @@ import os
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from adaptive_gateway.config import gateway_home
-from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.ledger import receipts as receipts_module
 from adaptive_gateway.ledger.receipts import ReceiptStore, day_of, new_receipt_id
-from tests.ledger.test_receipts import AUTH
-from tests.support.gateway import GatewayThread
+from tests.ledger.pruning import chat_receipt, pruning_gateway
 from tests.support.wait import eventually
-from tests.trust.pipeline_support import trust_config, trust_env
+from tests.trust.pipeline_support import trust_env
 
 NOW = calendar.timegm((2025, 3, 14, 10, 0, 0))  # 2025-03-14T10:00:00Z
 DAY = 86_400
@@ -108,25 +105,12 @@ def test_the_gateway_prunes_at_start_then_periodically(tmp_path: Path) -> None:
     store = ReceiptStore(gateway_home() / "receipts")
     _seed(store, [0, 5, 29, 31, 365], now=time.time())
     recent = _files(store)[2:]  # the files of today, 5 and 29 days ago
-    fake = FakeUpstream("openai").start_in_thread()
-    try:
-        config = trust_config(fake.url, fake.url, "  receipts: {retention_days: 30}\n")
-        gw = GatewayThread(config, tmp_path)
-        gw.app.extras["trust"].prune_interval = 0.05  # hourly in production
-        with gw:
-            assert eventually(lambda: _files(store) == recent)  # at start: 31 and 365 days ago went
-            _seed(store, [40], now=time.time())  # e.g. written by a worker whose clock was behind
-            assert eventually(lambda: _files(store) == recent)  # the next periodic pass
-            raw = httpx.post(
-                gw.url + "/v1/chat/completions",
-                headers=AUTH,
-                json={"model": "smart", "messages": [{"role": "user", "content": "hi"}]},
-            )
-            assert raw.status_code == 200
-            rid = raw.headers["x-adaptive-receipt"]
-            assert eventually(lambda: store.get(rid) is not None)  # today's file still takes appends
-    finally:
-        fake.stop_thread()
+    with pruning_gateway(tmp_path, "  receipts: {retention_days: 30}\n") as gw:
+        assert eventually(lambda: _files(store) == recent)  # at start: 31 and 365 days ago went
+        _seed(store, [40], now=time.time())  # e.g. written by a worker whose clock was behind
+        assert eventually(lambda: _files(store) == recent)  # the next periodic pass
+        rid = chat_receipt(gw)
+        assert eventually(lambda: store.get(rid) is not None)  # today's file still takes appends
 
 
 def test_retention_zero_keeps_everything(tmp_path: Path) -> None:

@@ -10,19 +10,16 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from adaptive_gateway.cli.main import build_app
 from adaptive_gateway.config import ConfigError, gateway_home, parse_config
-from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.ledger.receipts import new_receipt_id
 from adaptive_gateway.ledger.runs import RunStore
-from tests.ledger.test_receipts import AUTH
-from tests.support.gateway import GatewayThread
+from tests.ledger.pruning import chat_receipt, pruning_gateway
 from tests.support.wait import eventually
-from tests.trust.pipeline_support import trust_config, trust_env
+from tests.trust.pipeline_support import trust_env
 
 NOW = calendar.timegm((2025, 3, 14, 10, 0, 0))  # 2025-03-14T10:00:00Z
 DAY = 86_400
@@ -172,27 +169,14 @@ def test_the_gateway_prunes_runs_at_start_then_periodically(tmp_path: Path) -> N
     for d in (31, 365):
         _seed(store, d, now=now)
     (store.root / "notes.txt").write_text("not a run")
-    fake = FakeUpstream("openai").start_in_thread()
-    try:
-        config = trust_config(fake.url, fake.url, "  record_runs: true\n  runs: {retention_days: 30}\n")
-        gw = GatewayThread(config, tmp_path)
-        gw.app.extras["trust"].prune_interval = 0.05  # hourly in production
-        with gw:
-            assert eventually(lambda: _names(store) == ["notes.txt", *recent]), _names(store)  # at start
-            _seed(store, 40, now=now)  # e.g. copied in from elsewhere, with its times
-            assert eventually(lambda: _names(store) == ["notes.txt", *recent])  # the next periodic pass
-            raw = httpx.post(
-                gw.url + "/v1/chat/completions",
-                headers=AUTH,
-                json={"model": "smart", "messages": [{"role": "user", "content": "hi"}]},
-            )
-            assert raw.status_code == 200
-            rid = raw.headers["x-adaptive-receipt"]
-            assert eventually(lambda: (store.root / rid / "run.json").exists())
-            time.sleep(0.2)  # a few more passes: today's run stays
-            assert rid in _names(store)
-    finally:
-        fake.stop_thread()
+    with pruning_gateway(tmp_path, "  record_runs: true\n  runs: {retention_days: 30}\n") as gw:
+        assert eventually(lambda: _names(store) == ["notes.txt", *recent]), _names(store)  # at start
+        _seed(store, 40, now=now)  # e.g. copied in from elsewhere, with its times
+        assert eventually(lambda: _names(store) == ["notes.txt", *recent])  # the next periodic pass
+        rid = chat_receipt(gw)
+        assert eventually(lambda: (store.root / rid / "run.json").exists())
+        time.sleep(0.2)  # a few more passes: today's run stays
+        assert rid in _names(store)
 
 
 def test_retention_zero_keeps_every_run(tmp_path: Path) -> None:

@@ -22,6 +22,9 @@ from tests.support.gateway import MASTER_KEY, GatewayThread, free_port
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+# `a` is the primary: the weighted choice tries `b` first 1 time in a million (at 1000:1 it was 1 in
+# 1,001 per request, enough to break the exact counts below now and then)
+PRIMARY = (1_000_000.0, 1.0)
 
 
 @pytest.fixture
@@ -85,7 +88,7 @@ async def test_breaker_opens_and_recovers_on_schedule(
     a, b = fakes
     a.knobs = Knobs(status=500)
     clock = FakeClock()
-    gw = GatewayThread(two_deployments(a.url, b.url, weights=(1000, 1)), tmp_path)
+    gw = GatewayThread(two_deployments(a.url, b.url, weights=PRIMARY), tmp_path)
     gw.app.gateway.executor.router.clock = clock
     with gw:
         assert set(await load(gw, 12, 1)) == {200}
@@ -129,7 +132,7 @@ async def test_slow_hanging_or_failing_primary_fails_over(
     a, b = fakes
     a.knobs = Knobs(**fault)
     extra = "    retry: {attempt_timeout: 0.3, backoff_base: 0.01}"
-    with GatewayThread(two_deployments(a.url, b.url, weights=(1000, 1), model_extra=extra), tmp_path) as gw:
+    with GatewayThread(two_deployments(a.url, b.url, weights=PRIMARY, model_extra=extra), tmp_path) as gw:
         client = openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER_KEY, max_retries=0)
         raw = client.chat.completions.with_raw_response.create(model="m", messages=CHAT["messages"])  # type: ignore[arg-type]
         assert raw.parse().choices[0].message.content
@@ -150,7 +153,7 @@ async def test_reset_before_the_stream_starts_fails_over(
 ) -> None:
     _, b = fakes
     async with ResetServer() as reset:
-        with GatewayThread(two_deployments(reset.url, b.url, weights=(1000, 1)), tmp_path) as gw:
+        with GatewayThread(two_deployments(reset.url, b.url, weights=PRIMARY), tmp_path) as gw:
             status, body = await stream_body(gw)
     assert status == 200 and body.rstrip().endswith("data: [DONE]")
     assert reset.hits >= 1 and b.completed_streams == 1
@@ -161,7 +164,7 @@ async def test_reset_during_the_stream_is_never_replayed(
 ) -> None:
     a, b = fakes
     a.knobs = Knobs(drop_after=2, tokens=8)
-    with GatewayThread(two_deployments(a.url, b.url, weights=(1000, 1)), tmp_path) as gw:
+    with GatewayThread(two_deployments(a.url, b.url, weights=PRIMARY), tmp_path) as gw:
         status, body = await stream_body(gw)
         async with aiohttp.ClientSession() as session:
             health = await providers(session, gw)

@@ -42,6 +42,12 @@ def test_task_types() -> None:
     code = _ctx()
     code.request.messages[0].content[0].text = "fix this ```py\nx=1```"  # type: ignore[union-attr]
     assert task_type(code) == "code"
+    # an image anywhere in the last message makes it vision, even after a code part
+    code.request.messages[0].content.append(ContentPart("image", url="https://example.com/a.png"))  # type: ignore[union-attr]
+    assert task_type(code) == "vision"
+    # only the last message counts
+    code.request.messages.append(Message("user", [ContentPart("text", text="thanks")]))  # type: ignore[union-attr]
+    assert task_type(code) == "chat"
 
 
 async def test_flushes_merge_into_one_note_per_day(tmp_path: Path) -> None:

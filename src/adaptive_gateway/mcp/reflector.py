@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +21,6 @@ from typing import Any
 from adaptive_gateway.mcp.memory_service import MemoryService
 from adaptive_gateway.memory import ItemNotFound, ItemType, MemoryItem
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.types import ChatRequest, ContentPart
 
 log = logging.getLogger("adaptive_gateway.mcp.reflector")
 
@@ -30,32 +28,27 @@ Key = tuple[str, str, str]  # (model, deployment, task type)
 TAGS = ("route-reflector", "routing")
 
 
-def _last_parts(req: ChatRequest) -> list[ContentPart]:
-    return req.messages[-1].content if req.messages else []
-
-
-# first predicate that holds names the task type; explicit labels win (see task_type). Only the last
-# message is looked at, so the cost does not grow with the conversation (this runs on every request).
-_TASK_RULES: tuple[tuple[str, Callable[[ChatRequest], bool]], ...] = (
-    ("tools", lambda r: bool(r.tools)),
-    ("json", lambda r: r.response_format is not None and r.response_format.type != "text"),
-    ("vision", lambda r: any(p.type == "image" for p in _last_parts(r))),
-    ("code", lambda r: any(p.type == "text" and "```" in p.text for p in _last_parts(r))),
-)
-
-
 def task_type(ctx: RequestContext) -> str:
-    """``x-adaptive-task`` header, ``metadata.task_type``, else tools | json | vision | code | chat."""
+    """``x-adaptive-task`` header, ``metadata.task_type``, else the first that holds of tools | json |
+    vision | code, else chat. Only the last message is looked at (one pass over its parts), so the cost
+    does not grow with the conversation: this runs on every request."""
     req = ctx.request
     explicit = ctx.headers.get("x-adaptive-task") or (req.metadata.get("task_type") if req else None)
     if isinstance(explicit, str) and explicit:
         return explicit[:40]
     if req is None:
         return "unknown"
-    for name, rule in _TASK_RULES:
-        if rule(req):
-            return name
-    return "chat"
+    if req.tools:
+        return "tools"
+    if req.response_format is not None and req.response_format.type != "text":
+        return "json"
+    code = False
+    for part in req.messages[-1].content if req.messages else ():
+        if part.type == "image":
+            return "vision"
+        if not code and part.type == "text" and "```" in part.text:
+            code = True
+    return "code" if code else "chat"
 
 
 @dataclass(slots=True)

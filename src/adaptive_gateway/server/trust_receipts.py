@@ -11,6 +11,7 @@ reason, provider, tokens, cost, latency and a SHA-256 per message; message text 
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 from adaptive_gateway.formats import openai_chat
@@ -29,6 +30,12 @@ PLAN_NOTE = "trust.plan"
 RESPONSE_NOTE = "trust.response"
 CAPTURE_NOTE = "trust.capture"
 MAX_ERROR = 500
+
+
+@lru_cache(maxsize=4)
+def _utc_second(sec: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``, formatted once per second (every receipt has one)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec))
 
 
 def _outcome(ctx: RequestContext, decision: TrustDecision | None, simulated: bool) -> str:
@@ -131,7 +138,7 @@ def build_receipt(
     blocked = [{"deployment": d, "reason": why} for d, why in (decision.vetoed if decision else [])]
     return {
         "id": ctx.notes.get(RECEIPT_NOTE),
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ended_at)),
+        "ts": _utc_second(int(ended_at)),
         "request_id": ctx.request_id,
         "route": ctx.route,
         "status": ctx.status,

@@ -131,7 +131,9 @@ class Verdict:
 
 def describe_findings(counts: Mapping[str, int]) -> str:
     """``"pii.email x2, secret.openai_key x1"``: types and counts, never values."""
-    return ", ".join(f"{kind} x{count}" for kind, count in sorted(counts.items())) or "none"
+    if not counts:
+        return "none"
+    return ", ".join(f"{kind} x{count}" for kind, count in sorted(counts.items()))
 
 
 def provider_scope(provider: str) -> str:

@@ -62,7 +62,13 @@ def _timed(gw: Any, spent: Timed) -> None:
 
         return timed
 
-    gw.stages[:] = [stage("stage " + label(s), s) for s in gw.stages]
+    def keep(timed: Any, part: object) -> Any:  # a replayable stage stays one (cache/recall.py)
+        for name in ("replay_stamp", "replay_notes"):
+            if hasattr(part, name):
+                setattr(timed, name, getattr(part, name))
+        return timed
+
+    gw.stages[:] = [keep(stage("stage " + label(s), s), s) for s in gw.stages]
     gw.finishers[:] = [finisher("finish " + label(f), f) for f in gw.finishers]
 
 

@@ -10,11 +10,10 @@ reason, provider, tokens, cost, latency and a SHA-256 per message; message text 
 
 from __future__ import annotations
 
-import time
-from functools import lru_cache
 from typing import Any
 
 from adaptive_gateway.formats import openai_chat
+from adaptive_gateway.ledger.receipts import utc_stamp
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.routing.plan import Plan
@@ -30,12 +29,6 @@ PLAN_NOTE = "trust.plan"
 RESPONSE_NOTE = "trust.response"
 CAPTURE_NOTE = "trust.capture"
 MAX_ERROR = 500
-
-
-@lru_cache(maxsize=4)
-def _utc_second(sec: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``, formatted once per second (every receipt has one)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec))
 
 
 def _outcome(ctx: RequestContext, decision: TrustDecision | None, simulated: bool) -> str:
@@ -138,7 +131,7 @@ def build_receipt(
     blocked = [{"deployment": d, "reason": why} for d, why in (decision.vetoed if decision else [])]
     return {
         "id": ctx.notes.get(RECEIPT_NOTE),
-        "ts": _utc_second(int(ended_at)),
+        "ts": utc_stamp(int(ended_at), "%Y-%m-%dT%H:%M:%SZ"),
         "request_id": ctx.request_id,
         "route": ctx.route,
         "status": ctx.status,

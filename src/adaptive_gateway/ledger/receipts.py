@@ -30,6 +30,7 @@ _DAY_FILE = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
 _BLOCK = 1 << 16
 
 Receipt = dict[str, Any]
+ID_TIME = "%Y%m%dT%H%M%S"  # the UTC second in a receipt id
 
 
 @lru_cache(maxsize=8)
@@ -41,7 +42,7 @@ def utc_stamp(sec: int, fmt: str) -> str:
 
 def new_receipt_id(now: float | None = None) -> str:
     """A unique, time-sortable receipt id: ``rc_<UTC yyyymmddThhmmss>_<random hex>``."""
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now))
+    stamp = utc_stamp(int(time.time() if now is None else now), ID_TIME)
     return f"rc_{stamp}_{os.urandom(6).hex()}"
 
 
@@ -57,7 +58,7 @@ class ReceiptIds:
         self._count = itertools.count()
 
     def next(self) -> str:
-        stamp = utc_stamp(int(time.time()), "%Y%m%dT%H%M%S")
+        stamp = utc_stamp(int(time.time()), ID_TIME)
         return f"rc_{stamp}_{self._prefix}{next(self._count) & 0xFFFFFFFF:08x}"
 
 

@@ -23,6 +23,11 @@ def compiled(text: str) -> CompiledConfig:
     return compile_config(parse_config(text, {}), {})
 
 
+# weights that make `a` the primary: the weighted choice tries `b` first 1 time in a million (at 1000:1
+# it was 1 in 1,001 per request, enough to break a test's exact counts now and then)
+PRIMARY = (1_000_000.0, 1.0)
+
+
 def two_deployments(
     url_a: str, url_b: str, *, model_extra: str = "", weights: tuple[float, float] = (100, 1), top: str = ""
 ) -> str:

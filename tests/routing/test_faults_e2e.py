@@ -17,14 +17,11 @@ import pytest
 
 from adaptive_gateway.fakes import FakeUpstream, Knobs
 from tests.pipeline.execute_support import ResetServer
-from tests.routing.support import FakeClock, two_deployments
+from tests.routing.support import PRIMARY, FakeClock, two_deployments
 from tests.support.gateway import MASTER_KEY, GatewayThread, free_port
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-# `a` is the primary: the weighted choice tries `b` first 1 time in a million (at 1000:1 it was 1 in
-# 1,001 per request, enough to break the exact counts below now and then)
-PRIMARY = (1_000_000.0, 1.0)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pinning import pin_gateway
+
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
 LIMITS = {"rpm": 2_000_000_000, "tpm": 2_000_000_000, "budget_usd": 1e9, "budget_period": "month"}
 
@@ -92,6 +94,7 @@ class AccountsRows:
             )
             self.redis_pid = proc.pid
             _wait_live(url, log)
+            pin_gateway(proc.pid)
             key = str(_post_json(url + "/api/keys", {"name": "bench-redis", **LIMITS}, master)["key"])
             time.sleep(1.0)  # every worker's key table has it
             self.targets_.append(("vkey-redis", url, proc.pid, key))

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import accounts_bench
+from pinning import pin_gateway, pin_load_side
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -241,6 +242,7 @@ def start_gateway(config: Path) -> int:
         )
         if r.stdout == "200":
             time.sleep(0.5)
+            pin_gateway(proc.pid)
             return proc.pid
         time.sleep(0.1)
     raise SystemExit("gateway did not start; see " + str(OUT / "gateway.log"))
@@ -391,6 +393,7 @@ def main() -> None:
                 f"{tool} missing: run bench/run.sh (installs nginx and wrk from Debian packages)"
             )
     OUT.mkdir(parents=True, exist_ok=True)
+    pin_load_side()
     nginx = start_nginx()
     gw = start_gateway(write_gateway_config())
     direct = "http://127.0.0.1:{}"

@@ -8,6 +8,7 @@ gateway process tree, json c=64, the ``make bench`` nginx fake and gateway confi
     # master key vs a key with budget + RPM + TPM, with in-process counters and with Redis counters
     .venv/bin/python bench/interleaved.py keys 8 3
     PLAIN=1 .venv/bin/python bench/interleaved.py keys 8 3   # and a key without limits
+    PIN=1 WORKERS=1 .venv/bin/python bench/interleaved.py keys 10 3   # gateways on their own CPU (pinning.py)
 
 Arguments: BURSTS SECONDS (per case and burst). Output folder: OUT (default /tmp/agw-interleaved).
 """
@@ -71,6 +72,7 @@ def report(tot: Totals, seconds: int, base: dict[str, str]) -> None:
 def variants(bursts: int, secs: int, specs: list[str]) -> None:
     root = bench.OUT
     root.mkdir(parents=True, exist_ok=True)
+    bench.pin_load_side()
     nginx = bench.start_nginx()
     base = bench.write_gateway_config().read_text()
     started: list[Case] = []
@@ -103,6 +105,7 @@ def variants(bursts: int, secs: int, specs: list[str]) -> None:
 
 def keys(bursts: int, secs: int) -> None:
     bench.OUT.mkdir(parents=True, exist_ok=True)
+    bench.pin_load_side()
     nginx = bench.start_nginx()
     cfg = bench.write_gateway_config()
     gw = bench.start_gateway(cfg)

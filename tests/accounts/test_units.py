@@ -104,3 +104,14 @@ def test_key_table_lookup() -> None:
         table.resolve("h2")
     assert Budget(0.1, "day", True).limit_nano == 100_000_000
     assert LimitSpec().empty and not LimitSpec(rpm=1).empty
+
+
+@pytest.mark.parametrize(
+    "seconds", [-2.0, 0.0, 0.0004, 0.001, 0.2499, 0.5, 0.9995, 1.0, 1.2, 59.01, 60.5, 61.0, 90.0]
+)
+def test_rate_limit_reset_header_values(seconds: float) -> None:
+    """The header bytes (tables for the usual values) say what the formatter says for every value."""
+    from adaptive_gateway.accounts.admission import _fmt_reset, _reset_bytes
+
+    assert _reset_bytes(seconds) == _fmt_reset(seconds).encode()
+    assert _reset_bytes(seconds).endswith(b"ms" if seconds < 1 else b"s")

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from adaptive_gateway.store.db import Store
-from adaptive_gateway.store.models import Spend, Usage, UsageDaily, WebhookDelivery
+from adaptive_gateway.store.models import Spend, Usage, UsageDaily, WebhookDelivery, to_epoch
 from adaptive_gateway.store.queue import UsageRow, WriteBehind, rollups
 
 DAY = dt.datetime(2025, 3, 4, 10, 0, 0)
@@ -28,7 +28,7 @@ def row(
 ) -> UsageRow:
     return UsageRow(
         f"req-{i}",
-        at,
+        to_epoch(at),
         key,
         tenant,
         model,

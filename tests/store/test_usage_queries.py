@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from adaptive_gateway.store.db import Store
+from adaptive_gateway.store.models import from_epoch, to_epoch
 from adaptive_gateway.store.queue import UsageRow, write_usage
 from adaptive_gateway.store.usage import prune_usage, rebuild_rollups, spend_since, usage_report
 
@@ -23,7 +24,7 @@ def rows() -> list[UsageRow]:
             out.append(
                 UsageRow(
                     f"r{h}-{i}",
-                    at,
+                    to_epoch(at),
                     key,
                     tenant,
                     model,
@@ -45,8 +46,9 @@ def expected(group: str, lo: dt.datetime, hi: dt.datetime) -> dict[str, tuple[in
     attr = {"key": "key_id", "tenant": "tenant_id", "model": "model", "provider": "provider"}
     out: dict[str, tuple[int, int]] = {}
     for r in rows():
-        if lo <= r.created_at < hi:
-            name = r.created_at.date().isoformat() if group == "day" else getattr(r, attr[group]) or ""
+        at = from_epoch(r.created_at)
+        if lo <= at < hi:
+            name = at.date().isoformat() if group == "day" else getattr(r, attr[group]) or ""
             n, c = out.get(name, (0, 0))
             out[name] = (n + 1, c + r.cost_nano)
     return out

@@ -246,6 +246,12 @@ def test_principal_defaults() -> None:
     d = settings.principal_defaults("other", None, "confidential", admin=True)
     assert (d.level, d.may_lower, d.record_runs) == (TrustLevel.CONFIDENTIAL, True, False)
     assert settings.principal_defaults(None, None, None, admin=False).level == TrustLevel.INTERNAL
+    # asked once per request: remembered per caller, and each caller's own answer
+    again = settings.principal_defaults("other", None, "confidential", admin=True)
+    assert again is d and again.reason == "default: confidential (the key's trust level)"
+    lower = settings.principal_defaults("other", None, "public", admin=True)
+    assert (lower.level, lower.source) == (TrustLevel.PUBLIC, "the key's trust level")
+    assert settings.principal_defaults("other", None, "confidential", admin=False).may_lower is False
 
 
 def test_headers() -> None:

@@ -88,40 +88,27 @@ class _Template:
 
 
 @dataclass(slots=True)
-class _Plan:
-    plan: AdmitPlan
-    t: _Template
-    budgets: list[BudgetHold]
-
-    @property
-    def windows(self) -> list[tuple[str, str, str]]:
-        return self.t.windows
-
-
-@dataclass(slots=True)
 class Ticket:
     """What admission took, so the finisher can give it back (settle)."""
 
-    plan: _Plan
+    t: _Template
+    lease_id: str
+    budgets: list[BudgetHold]  # the budgets' holds (periods) the reservation was made in
     bucket: int
     backend: str
     reserved_tokens: int
     entry: KeyEntry | None = None
 
-    @property
-    def budgets(self) -> list[BudgetHold]:
-        return self.plan.budgets
-
     def settlement(self, tokens: int, cost_nano: int) -> Settlement:
         delta = tokens - self.reserved_tokens
-        built = self.plan
+        t = self.t
         return Settlement(
-            built.plan.lease_id,
+            self.lease_id,
             self.bucket,
             self.backend,
-            built.t.lease_keys,
-            [(k, delta) for k in built.t.tpm_keys] if delta else [],
-            [(b.key, cost_nano, b.period.end_ts) for b in built.budgets],
+            t.lease_keys,
+            [(k, delta) for k in t.tpm_keys] if delta else [],
+            [(b.key, cost_nano, b.period.end_ts) for b in self.budgets] if self.budgets else [],
         )
 
 
@@ -139,11 +126,15 @@ def _fmt_reset(seconds: float) -> str:
 
 
 _RESET_SECONDS = [b"%ds" % i for i in range(62)]
+# under steady traffic a window's oldest unit always leaves within the second: "NNNms" is the usual reset
+_RESET_MS = [b"%dms" % max(i, 1) for i in range(1000)]
 
 
 def _reset_bytes(seconds: float) -> bytes:
     if 1 <= seconds < 61:
         return _RESET_SECONDS[math.ceil(seconds)]
+    if 0 <= seconds < 1:
+        return _RESET_MS[int(seconds * 1000)]
     return _fmt_reset(seconds).encode()
 
 
@@ -172,10 +163,8 @@ class Admission:
         model_limits = config.source.limits.models.get(model.name) if model is not None else None
         if entry is None and model_limits is None:
             return
-        if entry is not None:
-            ctx.notes["default_trust"] = entry.trust_level
-            if entry.networks is not None or entry.max_tokens is not None:
-                self._check_request(entry, ctx)
+        if entry is not None and (entry.networks is not None or entry.max_tokens is not None):
+            self._check_request(entry, ctx)
         t = self._template(config, entry, model, model_limits)
         capped = entry is not None and entry.max_cost_nano is not None
         if not capped and not t.estimates:  # only TPM, budgets, cost caps estimate
@@ -224,16 +213,16 @@ class Admission:
     async def _admit(
         self, ctx: RequestContext, t: _Template, entry: KeyEntry | None, tokens: int, cost: int
     ) -> None:
-        built = self._plan(ctx.config, t, tokens, cost)
-        res = self._now(built.plan)
+        plan, holds = self._plan(ctx.config, t, tokens, cost)
+        res = self._now(plan)
         if res is None:
-            res = await self.acc.counters.admit(built.plan)
+            res = await self.acc.counters.admit(plan)
         if not res.ok:
-            raise self._refusal(built, res, tokens, cost)
-        ctx.extra_headers.extend(self._headers(t, res))
+            raise self._refusal(t, plan, holds, res, tokens, cost)
+        ctx.extra_headers += self._headers(t, res)
         if self.acc.events.webhooks.endpoints:
-            self.acc.events.after_admit(t.windows, built.plan.windows, res)
-        ctx.notes["admission"] = Ticket(built, res.bucket, res.backend, tokens, entry)
+            self.acc.events.after_admit(t.windows, plan.windows, res)
+        ctx.notes["admission"] = Ticket(t, plan.lease_id, holds, res.bucket, res.backend, tokens, entry)
 
     @staticmethod
     def _check_request(entry: KeyEntry, ctx: RequestContext) -> None:
@@ -328,7 +317,9 @@ class Admission:
             scopes.append(cached[1])
         return scopes
 
-    def _plan(self, config: CompiledConfig, t: _Template, tokens: int, cost: int) -> _Plan:
+    def _plan(
+        self, config: CompiledConfig, t: _Template, tokens: int, cost: int
+    ) -> tuple[AdmitPlan, list[BudgetHold]]:
         self._leases += 1
         windows: list[WindowOp] = t.ops.copy()  # type: ignore[assignment]  # the TPM slots are filled next
         for i, key, limit in t.tpm:
@@ -342,7 +333,7 @@ class Admission:
             holds = t.holds
             budgets = [BudgetOp(h.key, h.limit, cost, h.hard, h.period.end_ts) for h in holds]
         plan = AdmitPlan(f"{self._lease_prefix}{self._leases}", t.ttl, windows, t.lease_ops, budgets, t.lane)
-        return _Plan(plan, t, holds)
+        return plan, holds
 
     def _renew_holds(self, config: CompiledConfig, t: _Template, now: float) -> None:
         """The template's budgets in their current periods, and its lane (same ops: same lane)."""
@@ -362,12 +353,14 @@ class Admission:
             tuple((h.key, h.limit, h.hard) for h in holds),
         )
 
-    def _refusal(self, built: _Plan, res: AdmitResult, tokens: int, cost: int) -> GatewayError:
+    def _refusal(
+        self, t: _Template, plan: AdmitPlan, holds: list[BudgetHold], res: AdmitResult, tokens: int, cost: int
+    ) -> GatewayError:
         retry = max(res.retry_after, 0.001)
         headers = {"Retry-After": str(max(math.ceil(retry), 1)), "retry-after-ms": str(int(retry * 1000))}
         if res.denied == "window":
-            scope, name, unit = built.windows[res.index]
-            op = built.plan.windows[res.index]
+            scope, name, unit = t.windows[res.index]
+            op = plan.windows[res.index]
             headers[f"x-ratelimit-limit-{UNITS[unit]}"] = str(op.limit)
             headers[f"x-ratelimit-remaining-{UNITS[unit]}"] = "0"
             headers[f"x-ratelimit-reset-{UNITS[unit]}"] = _fmt_reset(retry)
@@ -383,14 +376,14 @@ class Admission:
                 )
             return RateLimited(msg, headers=headers)
         if res.denied == "lease":
-            scope, name = built.t.leases[res.index]
-            limit = built.plan.leases[res.index].limit
+            scope, name = t.leases[res.index]
+            limit = plan.leases[res.index].limit
             return RateLimited(
                 f"too many concurrent requests: {scope} '{name}' allows {limit} at a time",
                 headers=headers,
                 code="concurrency_limit_exceeded",
             )
-        hold = built.budgets[res.index]
+        hold = holds[res.index]
         spent, reserved = res.spent[res.index], res.reserved[res.index]
         return BudgetRefused(
             hold,

@@ -55,8 +55,7 @@ def cost_bound_nano(model: Model | None, input_tokens: int, output_tokens: int) 
     """Nano-USD at the most expensive deployment of the model (an upper bound for any route)."""
     if model is None or not model.deployments:
         return 0
-    deps = model.deployments
-    worst = deps[0].cost(input_tokens, output_tokens)
-    for dep in deps[1:]:
-        worst = max(worst, dep.cost(input_tokens, output_tokens))
-    return round(worst * NANO)
+    worst = 0.0  # USD per million tokens (Deployment.cost, without cached input)
+    for d in model.deployments:
+        worst = max(worst, d.input_price * input_tokens + d.output_price * output_tokens)
+    return round(worst * (NANO // 1_000_000))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from adaptive_gateway.accounts.admission import BudgetHold, Ticket
 from adaptive_gateway.accounts.estimate import estimate_prompt_tokens
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.state import Counters, MemoryCounters, Settlement, StateUnavailable
-from adaptive_gateway.store.models import NANO, utcnow
+from adaptive_gateway.store.models import NANO
 from adaptive_gateway.store.queue import UsageRow
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class Finisher:
             queue.add_usage(
                 UsageRow(
                     request_id=ctx.request_id,
-                    created_at=utcnow(),
+                    created_at=time.time(),
                     key_id=p.id if virtual and p else None,
                     tenant_id=p.tenant if p else None,
                     model=dep.model_name if dep else (req.model if req else ""),

@@ -153,6 +153,7 @@ def _entry(
         tenant=row.tenant_id,
         allowed_models=frozenset(row.allowed_models) if row.allowed_models is not None else None,
         roles=frozenset({role}) if role else frozenset(),
+        trust_level=row.trust_level,
     )
     networks = tuple(ipaddress.ip_network(n, strict=False) for n in row.ip_allow) if row.ip_allow else None
     limits = _limits(row, period)

@@ -21,6 +21,7 @@ class Principal:
     tenant: str | None = None
     allowed_models: frozenset[str] | None = None  # None = all
     roles: frozenset[str] = frozenset({"admin"})
+    trust_level: str | None = None  # a virtual key's own default trust level (the key table sets it)
 
 
 @dataclass(slots=True)

@@ -153,36 +153,10 @@ def _wrap_forward(gw: Gateway, stage: TrustStage, ids: ReceiptIds) -> None:
     gw.forward_openai = guarded  # type: ignore[method-assign]
 
 
-def _key_level(app: GatewayApp) -> Callable[[object], str | None]:
-    """The virtual key's own trust level, from the accounts extension's key table when installed."""
-
-    # the owners of key tables (a refresh replaces the table, not its owner), found on first use: every
-    # stage is installed before the first request
-    owners: list[Any] = []
-
-    def lookup(principal: object) -> str | None:
-        if getattr(principal, "kind", None) != "virtual":
-            return None
-        if not owners:
-            found = (getattr(s, "acc", None) for s in app.gateway.stages)
-            owners.extend(acc for acc in found if getattr(acc, "table", None) is not None)
-        pid = getattr(principal, "id", None)
-        for owner in owners:
-            entry = getattr(owner.table, "by_id", {}).get(pid)
-            if entry is not None:
-                level = getattr(entry, "trust_level", None)
-                return level if isinstance(level, str) else None
-        return None
-
-    return lookup
-
-
 def install(app: GatewayApp) -> None:
     gw = app.gateway
     runtime = TrustRuntime(gateway_home(), lambda: gw.config)
-    stage = TrustStage(
-        runtime.settings_for, runtime.consents, runtime.decider, _key_level(app), runtime.memory_reads
-    )
+    stage = TrustStage(runtime.settings_for, runtime.consents, runtime.decider, memory=runtime.memory_reads)
     gw.stages.insert(0, stage)
     gw.filters.append(stage.candidate_filter)
     gw.finishers.append(runtime.finish)

@@ -129,7 +129,7 @@ class MemoryCounters:
         now = self.clock()
         sec = int(now)
         edge = sec - WINDOW_SECONDS
-        res = AdmitResult(True, sec, self.name)
+        res = AdmitResult(True, sec, self.name, None, 0, 0.0, [], [], [], [])
         windows: list[_Window] = []
         if plan.windows:
             known = self._windows

@@ -31,9 +31,19 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 
 def utcnow() -> dt.datetime:
-    """Naive UTC now, as every timestamp column stores it (every usage row takes one: this is 40 %
-    cheaper than ``datetime.now(UTC).replace(tzinfo=None)``)."""
+    """Naive UTC now, as every timestamp column stores it (40 % cheaper than
+    ``datetime.now(UTC).replace(tzinfo=None)``)."""
     return _EPOCH + dt.timedelta(seconds=time.time())
+
+
+def from_epoch(seconds: float) -> dt.datetime:
+    """Naive UTC of epoch seconds (rows queued with ``time.time()`` become column values when written)."""
+    return _EPOCH + dt.timedelta(seconds=seconds)
+
+
+def to_epoch(naive_utc: dt.datetime) -> float:
+    """Epoch seconds of a naive UTC datetime (the inverse of :func:`from_epoch`)."""
+    return (naive_utc - _EPOCH).total_seconds()
 
 
 class Base(DeclarativeBase):

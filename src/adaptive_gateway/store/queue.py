@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adaptive_gateway.store.db import Store
-from adaptive_gateway.store.models import Spend, Usage, UsageDaily, WebhookDelivery
+from adaptive_gateway.store.models import Spend, Usage, UsageDaily, WebhookDelivery, from_epoch
 
 log = logging.getLogger("adaptive_gateway.store")
 
@@ -29,7 +29,7 @@ log = logging.getLogger("adaptive_gateway.store")
 @dataclass(slots=True)
 class UsageRow:
     request_id: str
-    created_at: dt.datetime
+    created_at: float  # epoch seconds (``time.time()``): the writer makes it a datetime, off the request
     key_id: str | None
     tenant_id: str | None
     model: str
@@ -53,8 +53,12 @@ def rollups(rows: Sequence[UsageRow]) -> tuple[list[dict[str, Any]], list[dict[s
     """The daily rollup and spend increments of a batch, one entry per primary key."""
     daily: dict[tuple[dt.date, str, str, str, str], list[int]] = {}
     spend: dict[tuple[str, str, dt.date], list[int]] = {}
+    days: dict[int, dt.date] = {}
     for r in rows:
-        day = r.created_at.date()
+        n = int(r.created_at // 86400)
+        day = days.get(n)
+        if day is None:
+            day = days[n] = from_epoch(n * 86400).date()
         key = (day, r.key_id or "", r.tenant_id or "", r.model, r.provider or "")
         acc = daily.get(key)
         if acc is None:
@@ -93,7 +97,12 @@ def _upsert(
 
 
 _USAGE_COLUMNS = tuple(f.name for f in fields(UsageRow))
-_row_values = attrgetter(*_USAGE_COLUMNS)
+_rest = attrgetter(*_USAGE_COLUMNS[2:])
+
+
+def _row_values(r: UsageRow) -> tuple[Any, ...]:
+    """The row's column values in ``_USAGE_COLUMNS`` order, its time as the naive UTC datetime stored."""
+    return (r.request_id, from_epoch(r.created_at), *_rest(r))
 
 
 def _insert_sql(dialect: str) -> str:

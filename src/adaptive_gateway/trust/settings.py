@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from adaptive_gateway.config import Provider
@@ -37,11 +37,10 @@ class PrincipalDefaults:
     may_lower: bool
     record_runs: bool
     source: str  # "trust.keys.<id>", "the key's trust level", "trust.default_level"...
+    reason: str = field(init=False, compare=False)  # the first line of a request's trust reasons
 
-    @property
-    def reason(self) -> str:
-        """The first line of a request's trust reasons."""
-        return f"default: {self.level} ({self.source})"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", f"default: {self.level} ({self.source})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +64,10 @@ class TrustSettings:
     version: str  # policy version: a digest of the trust section and the provider maxima
     # defaults of a caller with no key or tenant settings: (not admin, admin)
     plain: tuple[PrincipalDefaults, PrincipalDefaults]
+    # principal_defaults per (key id, tenant, key level, admin): every request of a keyed caller asks
+    _defaults: dict[tuple[str | None, str | None, str | None, bool], PrincipalDefaults] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def cap_for(self, provider: Provider) -> TrustLevel:
         """The highest level ``provider`` may receive without a level grant."""
@@ -80,10 +83,30 @@ class TrustSettings:
         """The caller's default level (the highest of its key's and its tenant's settings, else
         ``default_level``), whether the header may lower it (admins may, unless their key says
         otherwise) and whether its requests are recorded as runs."""
+        memo = (principal_id, tenant, key_level, admin)
+        found = self._defaults.get(memo)
+        if found is not None:
+            return found
         key = self.keys.get(principal_id) if principal_id else None
         ten = self.tenants.get(tenant) if tenant else None
         if key is None and ten is None and not key_level:
             return self.plain[admin]  # the common case, built once per config
+        if len(self._defaults) >= 10_000:
+            self._defaults.clear()
+        found = self._defaults[memo] = self._principal_defaults(
+            principal_id, tenant, key, ten, key_level, admin
+        )
+        return found
+
+    def _principal_defaults(
+        self,
+        principal_id: str | None,
+        tenant: str | None,
+        key: PrincipalTrust | None,
+        ten: PrincipalTrust | None,
+        key_level: str | None,
+        admin: bool,
+    ) -> PrincipalDefaults:
         levels: list[tuple[TrustLevel, str]] = []
         if key is not None and key.level is not None:
             levels.append((TrustLevel.parse(key.level), f"trust.keys.{principal_id}"))

@@ -118,13 +118,6 @@ def run_snapshot(req: ChatRequest, headers: Mapping[str, str]) -> dict[str, Any]
     return {"wire": req.wire, "body": body, "headers": kept}
 
 
-KeyLevel = Callable[[object], str | None]
-
-
-def _no_key_level(principal: object) -> str | None:
-    return None
-
-
 class TrustStage:
     """The pipeline stage; also the factory of the candidate filter (:meth:`candidate_filter`)."""
 
@@ -136,13 +129,11 @@ class TrustStage:
         settings_for: Callable[[CompiledConfig], TrustSettings],
         consents: Callable[[], Consents],
         decider: DecisionClient,
-        key_level: KeyLevel = _no_key_level,
         memory: MemoryReads | None = None,
     ) -> None:
         self.settings_for = settings_for
         self.consents = consents
         self.decider = decider
-        self.key_level = key_level
         self.memory = memory
         self.eligibility = EligibilityCache()
         self._verdicts: dict[tuple[TrustLevel, TrustLevel, str], Verdict] = {}
@@ -212,7 +203,7 @@ class TrustStage:
     def defaults(self, ctx: StageContext, settings: TrustSettings) -> PrincipalDefaults:
         p = ctx.principal
         kind = getattr(p, "kind", "")
-        key_level = getattr(p, "default_trust_level", None) or (self.key_level(p) if p is not None else None)
+        key_level = getattr(p, "trust_level", None)  # a virtual key's own level (accounts' key table)
         admin = kind == "master" or (kind == "virtual" and "admin" in getattr(p, "roles", ()))
         return settings.principal_defaults(
             getattr(p, "id", None), getattr(p, "tenant", None), key_level, admin

@@ -38,6 +38,7 @@ from adaptive_gateway.state import (
     Settlement,
     WindowOp,
 )
+from adaptive_gateway.state.base import Lane
 from adaptive_gateway.store.models import NANO
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class _Template:
     holds: list[BudgetHold] = field(default_factory=list)  # the budgets' current periods...
     holds_until: float = -1.0  # ...until the first of them ends
     lane: Hashable | None = None
+    # the counters' Lane for this shape (its ops resolved once), for the lane it was opened for
+    opened: tuple[Hashable, Lane | None] | None = None
 
 
 @dataclass(slots=True)
@@ -98,6 +101,7 @@ class Ticket:
     backend: str
     reserved_tokens: int
     entry: KeyEntry | None = None
+    lane: Lane | None = None  # admitted through this lane: settles through it
 
     def settlement(self, tokens: int, cost_nano: int) -> Settlement:
         delta = tokens - self.reserved_tokens
@@ -213,6 +217,22 @@ class Admission:
     async def _admit(
         self, ctx: RequestContext, t: _Template, entry: KeyEntry | None, tokens: int, cost: int
     ) -> None:
+        lane = self._lane(ctx.config, t) if t.lane is not None else None
+        if lane is not None:  # the usual request: no plan to build
+            self._leases += 1
+            lease_id = f"{self._lease_prefix}{self._leases}"
+            res = lane.admit(lease_id, tokens, cost, t.ttl)
+            if res is not None and not res.ok:  # refused: the full plan names what refused
+                raise self._refusal(t, self._plan(ctx.config, t, tokens, cost)[0], t.holds, res, tokens, cost)
+            if res is not None:
+                ctx.extra_headers += self._headers(t, res)
+                if self.acc.events.webhooks.endpoints:
+                    self.acc.events.after_admit(t.windows, self._ops(t, tokens), res)
+                ctx.notes["admission"] = Ticket(
+                    t, lease_id, t.holds, res.bucket, res.backend, tokens, entry, lane
+                )
+                return
+            # None: only a plan can be decided now (no open block of Redis capacity)
         plan, holds = self._plan(ctx.config, t, tokens, cost)
         res = self._now(plan)
         if res is None:
@@ -223,6 +243,29 @@ class Admission:
         if self.acc.events.webhooks.endpoints:
             self.acc.events.after_admit(t.windows, plan.windows, res)
         ctx.notes["admission"] = Ticket(t, plan.lease_id, holds, res.bucket, res.backend, tokens, entry)
+
+    def _lane(self, config: CompiledConfig, t: _Template) -> Lane | None:
+        """The counters' lane for the template's current shape (opened again when its budgets enter a new
+        period); None when the backend has none."""
+        if t.budget_scopes:
+            now = time.time()
+            if now >= t.holds_until:
+                self._renew_holds(config, t, now)
+        opened = t.opened
+        if opened is not None and opened[0] is t.lane:
+            return opened[1]
+        shape, _ = self._plan(config, t, 0, 0)
+        lane = self.acc.counters.lane(shape, [i for i, _, _ in t.tpm])
+        t.opened = (t.lane, lane)
+        return lane
+
+    @staticmethod
+    def _ops(t: _Template, tokens: int) -> list[WindowOp]:
+        """The template's window ops for ``tokens`` (what webhooks are told about)."""
+        ops: list[WindowOp] = t.ops.copy()  # type: ignore[assignment]  # the TPM slots are filled next
+        for i, key, limit in t.tpm:
+            ops[i] = WindowOp(key, limit, tokens)
+        return ops
 
     @staticmethod
     def _check_request(entry: KeyEntry, ctx: RequestContext) -> None:
@@ -321,9 +364,7 @@ class Admission:
         self, config: CompiledConfig, t: _Template, tokens: int, cost: int
     ) -> tuple[AdmitPlan, list[BudgetHold]]:
         self._leases += 1
-        windows: list[WindowOp] = t.ops.copy()  # type: ignore[assignment]  # the TPM slots are filled next
-        for i, key, limit in t.tpm:
-            windows[i] = WindowOp(key, limit, tokens)
+        windows = self._ops(t, tokens)
         holds: list[BudgetHold] = []
         budgets: list[BudgetOp] = []
         if t.budget_scopes:

@@ -42,22 +42,37 @@ class Settler:
         if hasattr(primary, "on_block_settled"):
             primary.on_block_settled = self._block_settled
 
+    def settle(self, ticket: Ticket, tokens: int, cost_nano: int) -> None:
+        """Give back what ``ticket`` took: through its lane when it was admitted through one."""
+        lane = ticket.lane
+        if lane is not None:
+            res = lane.settle(ticket.lease_id, ticket.bucket, tokens - ticket.reserved_tokens, cost_nano)
+            if res is not None:
+                self._settled_here(ticket.backend, ticket.budgets, res)
+                return
+        self.put(ticket.settlement(tokens, cost_nano), ticket.budgets)
+
     def put(self, item: Settlement, holds: list[BudgetHold]) -> None:
         if self._memory is not None:
-            self.settled += 1
-            self.acc.events.after_settle(holds, self._memory.settle_now(item))
-            return
-        if self._local is not None and self._local(item):
-            self.settled += 1
-            if holds and self.acc.events.webhooks.endpoints:
-                if len(self._holds) > 10_000:
-                    self._holds.clear()
-                for hold in holds:
-                    self._holds[hold.key] = hold
-            return
-        self._pending.append((item, holds))
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._drain())
+            self._settled_here("memory", holds, self._memory.settle_now(item))
+        elif self._local is not None and self._local(item):
+            self._settled_here("redis", holds, [])
+        else:
+            self._pending.append((item, holds))
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    def _settled_here(self, backend: str, holds: list[BudgetHold], results: list[tuple[int, int]]) -> None:
+        """Settled in place: in-process counters (their results), or a block of Redis capacity (its
+        budget events come when the block settles: remember the holds for them)."""
+        self.settled += 1
+        if backend != "redis":
+            self.acc.events.after_settle(holds, results)
+        elif holds and self.acc.events.webhooks.endpoints:
+            if len(self._holds) > 10_000:
+                self._holds.clear()
+            for hold in holds:
+                self._holds[hold.key] = hold
 
     async def _drain(self) -> None:
         while self._pending:
@@ -107,7 +122,7 @@ class Finisher:
             tokens_in, estimated = estimate_prompt_tokens(req), True
             cost_nano = round(dep.cost(tokens_in, 0) * NANO)
         if ticket is not None:
-            self.acc.settler.put(ticket.settlement(tokens_in + tokens_out, cost_nano), ticket.budgets)
+            self.acc.settler.settle(ticket, tokens_in + tokens_out, cost_nano)
         p = ctx.principal
         virtual = p is not None and p.kind == "virtual"
         queue = self.acc.queue

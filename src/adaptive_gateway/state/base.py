@@ -17,7 +17,7 @@ Either every check of a plan passes and all of them are taken, or nothing is tak
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -101,6 +101,23 @@ class Settlement:
 SettleResult = list[tuple[int, int]]
 
 
+class Lane(Protocol):
+    """The ops of one plan shape (same keys and limits) resolved by a backend once (``Counters.lane``):
+    a request of that shape is then admitted and settled from its own values alone, without building a
+    plan, its ops or a settlement. The windows the lane was opened with at ``token_ops`` take the
+    request's tokens, the others their op's cost; every budget reserves the request's cost."""
+
+    def admit(self, lease_id: str, tokens: int, cost: int, ttl: float) -> AdmitResult | None:
+        """As ``Counters.admit_local`` for the plan of these values; None when only a full plan can be
+        decided (``Counters.admit``), e.g. the lane went stale."""
+        ...
+
+    def settle(self, lease_id: str, bucket: int, token_delta: int, cost: int) -> SettleResult | None:
+        """Settle a request this lane admitted (the token windows corrected by ``token_delta``, every
+        budget charged ``cost``); None when it must go as a :class:`Settlement` instead."""
+        ...
+
+
 class Counters(Protocol):
     """A counter backend. ``name`` is ``memory`` or ``redis``."""
 
@@ -117,6 +134,11 @@ class Counters(Protocol):
 
     async def settle(self, items: list[Settlement]) -> list[SettleResult]:
         """Apply settlements (idempotent per lease id); one result per item."""
+        ...
+
+    def lane(self, plan: AdmitPlan, token_ops: Sequence[int]) -> Lane | None:
+        """A :class:`Lane` for requests shaped like ``plan`` (its ops' keys and limits; the windows at
+        ``token_ops`` count tokens); None when the backend has no faster way than a plan each."""
         ...
 
     async def seed_spend(self, seeds: dict[str, tuple[int, float]]) -> None:

@@ -7,9 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from adaptive_gateway.state.base import AdmitPlan, AdmitResult, Settlement, SettleResult, StateUnavailable
+from adaptive_gateway.state.base import (
+    AdmitPlan,
+    AdmitResult,
+    Lane,
+    Settlement,
+    SettleResult,
+    StateUnavailable,
+)
 from adaptive_gateway.state.memory import MemoryCounters
 from adaptive_gateway.state.redis import RedisCounters
 
@@ -73,6 +80,11 @@ class ResilientCounters:
             return self.primary.admit_local(plan)
         return self._fallback(plan)
 
+    def lane(self, plan: AdmitPlan, token_ops: Sequence[int]) -> Lane | None:
+        """Redis's lane, each call passing while Redis is up (down: None, and admission goes by plans)."""
+        lane = self.primary.lane(plan, token_ops)
+        return _WhileUp(self, lane) if lane is not None else None
+
     def _fallback(self, plan: AdmitPlan) -> AdmitResult:
         self.fallbacks += 1
         return self.local.admit_now(plan)
@@ -135,3 +147,20 @@ class ResilientCounters:
         if self._probe is not None:
             self._probe.cancel()
         await self.primary.close()
+
+
+class _WhileUp:
+    """A Redis lane that stands aside while Redis is unreachable (the fallback then admits by plans)."""
+
+    __slots__ = ("counters", "lane")
+
+    def __init__(self, counters: ResilientCounters, lane: Lane) -> None:
+        self.counters, self.lane = counters, lane
+
+    def admit(self, lease_id: str, tokens: int, cost: int, ttl: float) -> AdmitResult | None:
+        if self.counters.degraded_since is not None:
+            return None
+        return self.lane.admit(lease_id, tokens, cost, ttl)
+
+    def settle(self, lease_id: str, bucket: int, token_delta: int, cost: int) -> SettleResult | None:
+        return self.lane.settle(lease_id, bucket, token_delta, cost)

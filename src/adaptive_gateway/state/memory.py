@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from adaptive_gateway.state.base import (
@@ -19,6 +19,7 @@ from adaptive_gateway.state.base import (
     WINDOW_SECONDS,
     AdmitPlan,
     AdmitResult,
+    Lane,
     Settlement,
     SettleResult,
 )
@@ -116,6 +117,7 @@ class MemoryCounters:
         self._leases: dict[str, _Leases] = {}
         self._budgets: dict[str, _Budget] = {}
         self._settled = 0
+        self.generation = 0  # bumped when budgets are forgotten: lanes resolved before must resolve again
 
     async def admit(self, plan: AdmitPlan) -> AdmitResult:
         return self.admit_now(plan)
@@ -126,103 +128,61 @@ class MemoryCounters:
 
     def admit_now(self, plan: AdmitPlan) -> AdmitResult:
         """Synchronous admission (the memory backend never waits)."""
-        now = self.clock()
-        sec = int(now)
-        edge = sec - WINDOW_SECONDS
-        res = AdmitResult(True, sec, self.name, None, 0, 0.0, [], [], [], [])
-        windows: list[_Window] = []
-        if plan.windows:
-            known = self._windows
-            for op in plan.windows:
-                win = known.get(op.key)
-                if win is None:
-                    win = known[op.key] = _Window()
-                elif win.buckets and win.buckets[0][0] <= edge:
-                    win.expire(sec)
-                if win.total + op.cost > op.limit:
-                    need = win.total + op.cost - op.limit
-                    retry = win.retry_after(need, now) if op.cost <= op.limit else WINDOW_SECONDS
-                    return self._deny(res, DENY_WINDOW, len(windows), retry)
-                windows.append(win)
-        leases: list[_Leases] = []
-        for lop in plan.leases:
-            held = self._leases.get(lop.key)
-            if held is None:
-                held = self._leases[lop.key] = _Leases()
-            elif held.heap and held.heap[0][0] <= now:
-                held.expire(now)
-            if len(held.held) >= lop.limit:
-                return self._deny(res, DENY_LEASE, len(leases), 1.0)
-            leases.append(held)
-        budgets: list[_Budget] = []
-        if plan.budgets:
-            known_budgets = self._budgets
-            spent, reserved = res.spent, res.reserved
-            for bop in plan.budgets:
-                bud = known_budgets.get(bop.key)
-                if bud is None:
-                    bud = known_budgets[bop.key] = _Budget()
-                elif bud.leases.heap and bud.leases.heap[0][0] <= now:
-                    bud.expire(now)
-                spent.append(bud.spent)
-                reserved.append(bud.reserved)
-                if bop.hard and bud.spent + bud.reserved + bop.amount > bop.limit:
-                    return self._deny(res, DENY_BUDGET, len(budgets), max(bop.expires_at - now, 0.0))
-                budgets.append(bud)
-        # every check passed: take it all (the lists above line up with the plan's ops)
-        remaining, reset = res.remaining, res.reset
-        for op, win in zip(plan.windows, windows, strict=False):
-            win.add(sec, op.cost)
-            remaining.append(op.limit - win.total)
-            reset.append(win.buckets[0][0] + WINDOW_SECONDS - now)
-        until = now + plan.lease_ttl
-        lid = plan.lease_id
-        for held in leases:
-            held.take(lid, 1, until)
-        for bop, bud in zip(plan.budgets, budgets, strict=False):
-            bud.leases.take(lid, bop.amount, until)
-            bud.reserved += bop.amount
-            bud.expires_at = bop.expires_at
-        return res
+        ops = _Resolved(self, plan, ())
+        return ops.take(plan.lease_id, plan.lease_ttl, ops.costs, [b.amount for b in plan.budgets])
 
-    @staticmethod
-    def _deny(res: AdmitResult, kind: str, index: int, retry: float) -> AdmitResult:
-        res.ok, res.denied, res.index, res.retry_after = False, kind, index, retry
-        return res
+    def lane(self, plan: AdmitPlan, token_ops: Sequence[int]) -> Lane:
+        """``plan``'s counters found once, for admitting requests of its shape (``Counters.lane``)."""
+        return _Resolved(self, plan, token_ops)
 
     async def settle(self, items: list[Settlement]) -> list[SettleResult]:
         return [self.settle_now(item) for item in items]
 
     def settle_now(self, item: Settlement) -> SettleResult:
         """Synchronous settlement of one request."""
-        for key in item.leases:
-            held = self._leases.get(key)
-            if held is not None:
-                held.release(item.lease_id)
-        for key, delta in item.windows:
-            win = self._windows.get(key)
-            if win is not None and delta:
-                win.adjust(item.bucket, delta)
-        out: SettleResult = []
+        leases = [self._leases[key] for key in item.leases if key in self._leases]
+        windows = [(self._windows[key], d) for key, d in item.windows if d and key in self._windows]
+        budgets = []
         for key, actual, expires_at in item.budgets:
             bud = self._budgets.get(key)
             if bud is None:
                 bud = self._budgets[key] = _Budget(expires_at=expires_at)
-            amount = bud.leases.release(item.lease_id)
+            budgets.append((bud, actual))
+        return self._settle(item.lease_id, item.bucket, leases, windows, budgets)
+
+    def _settle(
+        self,
+        lid: str,
+        bucket: int,
+        leases: list[_Leases],
+        windows: list[tuple[_Window, int]],
+        budgets: list[tuple[_Budget, int]],
+    ) -> SettleResult:
+        for held in leases:
+            held.release(lid)
+        for win, delta in windows:
+            win.adjust(bucket, delta)
+        out: SettleResult = []
+        for bud, actual in budgets:
+            amount = bud.leases.release(lid)
             if amount is not None:
                 bud.reserved -= amount
             before = bud.spent
             bud.spent += actual
             out.append((before, bud.spent))
-        self._drop_old_budgets()
+        self._settled += 1
+        if self._settled % 4096 == 0 and len(self._budgets) > 256:
+            self._drop_old_budgets()
         return out
 
     def _drop_old_budgets(self) -> None:
-        self._settled += 1
-        if self._settled % 4096 == 0 and len(self._budgets) > 256:  # budgets of periods long over
-            now = self.clock()
-            for key in [k for k, b in self._budgets.items() if b.expires_at and b.expires_at + 86400 < now]:
-                del self._budgets[key]
+        """Forget budgets of periods long over (lanes holding them find out by the generation)."""
+        now = self.clock()
+        old = [k for k, b in self._budgets.items() if b.expires_at and b.expires_at + 86400 < now]
+        for key in old:
+            del self._budgets[key]
+        if old:
+            self.generation += 1
 
     async def seed_spend(self, seeds: dict[str, tuple[int, float]]) -> None:
         for key, (amount, expires_at) in seeds.items():
@@ -246,3 +206,114 @@ class MemoryCounters:
 
     async def close(self) -> None:
         return None
+
+
+def _deny(res: AdmitResult, kind: str, index: int, retry: float) -> AdmitResult:
+    res.ok, res.denied, res.index, res.retry_after = False, kind, index, retry
+    return res
+
+
+class _Resolved:
+    """A plan's counters looked up once: a one-off plan (``admit_now``) or a lane (``lane``), whose
+    requests then cost no lookups. Windows at ``token_ops`` take the request's tokens; every budget
+    reserves the request's cost."""
+
+    __slots__ = (
+        "costs",
+        "counters",
+        "generation",
+        "leases",
+        "limits",
+        "owner",
+        "plan",
+        "token_ops",
+        "windows",
+    )
+
+    def __init__(self, counters: MemoryCounters, plan: AdmitPlan, token_ops: Sequence[int]) -> None:
+        self.counters, self.plan = counters, plan
+        self.token_ops = tuple(token_ops)
+        self.limits = [op.limit for op in plan.windows]
+        self.costs = [op.cost for op in plan.windows]
+        self._resolve()
+
+    def _resolve(self) -> None:
+        counters, plan = self.counters, self.plan
+        self.generation = counters.generation
+        known = counters._windows
+        self.windows = [known.get(op.key) or known.setdefault(op.key, _Window()) for op in plan.windows]
+        held = counters._leases
+        self.leases = [
+            (held.get(op.key) or held.setdefault(op.key, _Leases()), op.limit) for op in plan.leases
+        ]
+        budgets = counters._budgets
+        self.owner = [
+            (budgets.get(b.key) or budgets.setdefault(b.key, _Budget()), b.limit, b.hard, b.expires_at)
+            for b in plan.budgets
+        ]
+
+    # ---- Lane --------------------------------------------------------------------------------------------
+
+    def admit(self, lease_id: str, tokens: int, cost: int, ttl: float) -> AdmitResult | None:
+        if self.generation != self.counters.generation:
+            self._resolve()  # budgets were forgotten: count in the ones kept now
+        costs = self.costs
+        if self.token_ops:
+            costs = costs.copy()
+            for i in self.token_ops:
+                costs[i] = tokens
+        return self.take(lease_id, ttl, costs, [cost] * len(self.owner))
+
+    def settle(self, lease_id: str, bucket: int, token_delta: int, cost: int) -> SettleResult | None:
+        if self.generation != self.counters.generation:
+            self._resolve()
+        windows = self.windows
+        deltas = [(windows[i], token_delta) for i in self.token_ops] if token_delta else []
+        budgets = [(bud, cost) for bud, _, _, _ in self.owner]
+        return self.counters._settle(lease_id, bucket, [h for h, _ in self.leases], deltas, budgets)
+
+    # ---- the decision ------------------------------------------------------------------------------------
+
+    def take(self, lid: str, ttl: float, costs: list[int], amounts: list[int]) -> AdmitResult:
+        """Check every op and take all of them, or none (a cost per window, an amount per budget)."""
+        now = self.counters.clock()
+        sec = int(now)
+        edge = sec - WINDOW_SECONDS
+        res = AdmitResult(True, sec, "memory", None, 0, 0.0, [], [], [], [])
+        limits = self.limits
+        for i, win in enumerate(self.windows):
+            if win.buckets and win.buckets[0][0] <= edge:
+                win.expire(sec)
+            cost, limit = costs[i], limits[i]
+            if win.total + cost > limit:
+                retry = win.retry_after(win.total + cost - limit, now) if cost <= limit else WINDOW_SECONDS
+                return _deny(res, DENY_WINDOW, i, retry)
+        for i, (held, limit) in enumerate(self.leases):
+            if held.heap and held.heap[0][0] <= now:
+                held.expire(now)
+            if len(held.held) >= limit:
+                return _deny(res, DENY_LEASE, i, 1.0)
+        spent, reserved = res.spent, res.reserved
+        for i, (bud, limit, hard, expires_at) in enumerate(self.owner):
+            if bud.leases.heap and bud.leases.heap[0][0] <= now:
+                bud.expire(now)
+            spent.append(bud.spent)
+            reserved.append(bud.reserved)
+            amount = amounts[i]
+            if hard and bud.spent + bud.reserved + amount > limit:
+                return _deny(res, DENY_BUDGET, i, max(expires_at - now, 0.0))
+        # every check passed: take it all
+        remaining, reset = res.remaining, res.reset
+        for i, win in enumerate(self.windows):
+            win.add(sec, costs[i])
+            remaining.append(limits[i] - win.total)
+            reset.append(win.buckets[0][0] + WINDOW_SECONDS - now)
+        until = now + ttl
+        for held, _ in self.leases:
+            held.take(lid, 1, until)
+        for i, (bud, _, _, expires_at) in enumerate(self.owner):
+            amount = amounts[i]
+            bud.leases.take(lid, amount, until)
+            bud.reserved += amount
+            bud.expires_at = expires_at
+        return res

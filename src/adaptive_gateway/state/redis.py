@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from importlib import resources
 from typing import Any
@@ -30,6 +30,7 @@ from adaptive_gateway.state.base import (
     DENY_WINDOW,
     AdmitPlan,
     AdmitResult,
+    Lane,
     Settlement,
     SettleResult,
     StateUnavailable,
@@ -120,6 +121,12 @@ class RedisCounters:
     def settle_local(self, item: Settlement) -> bool:
         """Settle a request admitted from a block into its block (no Redis call); False when it was not."""
         return self.blocks.settle_local(item)
+
+    def lane(self, plan: AdmitPlan, token_ops: Sequence[int]) -> Lane | None:
+        """The blocks' lane for plans of this shape (plans with leases are decided in Redis one by one)."""
+        if plan.lane is None or plan.leases:
+            return None
+        return self.blocks.lane(plan, token_ops)
 
     @property
     def local_admits(self) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,7 @@ from adaptive_gateway.state.base import (
     AdmitPlan,
     AdmitResult,
     BudgetOp,
+    Lane,
     Settlement,
     SettleResult,
     StateUnavailable,
@@ -240,28 +241,35 @@ class Blocks:
 
     def _take(self, lane: _Lane, block: _Block, plan: AdmitPlan, now: float) -> AdmitResult | None:
         """Admit ``plan`` from the block, or None (closed, or not enough left in it)."""
+        costs = [op.cost for op in plan.windows]
+        return self._take_values(lane, block, plan.lease_id, costs, [b.amount for b in plan.budgets], now)
+
+    def _take_values(
+        self, lane: _Lane, block: _Block, lease_id: str, costs: list[int], amounts: list[int], now: float
+    ) -> AdmitResult | None:
+        """Admit a request costing ``costs`` per window and ``amounts`` per budget from the block, or None
+        (closed, or not enough left in it)."""
         if now >= block.until:
             self._close(lane, block)
             return None
         wleft, bleft = block.wleft, block.bleft
-        windows, budgets = plan.windows, plan.budgets
-        for i, op in enumerate(windows):
-            if op.cost > wleft[i]:
+        for i, cost in enumerate(costs):
+            if cost > wleft[i]:
                 return None
-        for i, bop in enumerate(budgets):
-            if bop.amount > bleft[i]:
+        for i, amount in enumerate(amounts):
+            if amount > bleft[i]:
                 return None
         remaining = []
         wrem = block.wrem
-        for i, op in enumerate(windows):
-            wleft[i] -= op.cost
+        for i, cost in enumerate(costs):
+            wleft[i] -= cost
             remaining.append(wrem[i] + wleft[i])
         held = block.held
-        for i, bop in enumerate(budgets):
-            bleft[i] -= bop.amount
-            held[i] += bop.amount
+        for i, amount in enumerate(amounts):
+            bleft[i] -= amount
+            held[i] += amount
         block.inflight += 1
-        self._local[plan.lease_id] = (block, [bop.amount for bop in budgets])
+        self._local[lease_id] = (block, amounts)
         self.local_admits += 1
         age = now - block.t0
         reset = [max(r - age, 0.001) for r in block.wreset]
@@ -324,23 +332,35 @@ class Blocks:
         found = self._local.pop(item.lease_id, None)
         if found is None:
             return False
+        block = found[0]
+        widx = block.widx
+        deltas = [(i, delta) for key, delta in item.windows if (i := widx.get(key)) is not None]
+        self._settle_into(found, deltas, [cost for _, cost, _ in item.budgets])
+        return True
+
+    def _settle_into(
+        self, found: tuple[_Block, list[int]], deltas: list[tuple[int, int]], costs: list[int]
+    ) -> None:
+        """A request's settlement into its block: ``deltas`` (window index, token correction), ``costs``
+        per budget."""
         block, amounts = found
         held = block.held
         for j, amount in enumerate(amounts):
             held[j] -= amount
-        widx, wdelta = block.widx, block.wdelta
-        for key, delta in item.windows:
-            i = widx.get(key)
-            if i is not None:
-                wdelta[i] += delta
+        wdelta = block.wdelta
+        for i, delta in deltas:
+            wdelta[i] += delta
         actual = block.actual
-        for i, (_, cost, _) in enumerate(item.budgets):
+        for i, cost in enumerate(costs):
             if i < len(actual):
                 actual[i] += cost
         block.inflight -= 1
         if block.inflight == 0 and not block.open:
             self._settle_block(block)
-        return True
+
+    def lane(self, plan: AdmitPlan, token_ops: Sequence[int]) -> Lane:
+        """Requests of ``plan``'s lane admitted from its open block by their values alone."""
+        return _BlockLane(self, plan, token_ops)
 
     def _settle_block(self, block: _Block) -> None:
         """Give back what the block did not use and charge what its requests cost (one settlement)."""
@@ -379,3 +399,39 @@ class Blocks:
         if self._closer is not None:
             with suppress(Exception):
                 await asyncio.shield(self._closer)
+
+
+class _BlockLane:
+    """A lane of plans with the same ops: a request takes from the lane's open block by its tokens and
+    cost (no plan); without an open block (or room in it) it goes by plan (``Blocks.admit``)."""
+
+    __slots__ = ("blocks", "costs", "key", "n_budgets", "token_ops")
+
+    def __init__(self, blocks: Blocks, plan: AdmitPlan, token_ops: Sequence[int]) -> None:
+        self.blocks = blocks
+        self.key = plan.lane
+        self.costs = [op.cost for op in plan.windows]
+        self.token_ops = tuple(token_ops)
+        self.n_budgets = len(plan.budgets)
+
+    def admit(self, lease_id: str, tokens: int, cost: int, ttl: float) -> AdmitResult | None:
+        blocks = self.blocks
+        lane = blocks._lanes.get(self.key)
+        if lane is None or lane.block is None:
+            return None
+        costs = self.costs.copy()
+        for i in self.token_ops:
+            costs[i] = tokens
+        now = asyncio.get_running_loop().time()
+        res = blocks._take_values(lane, lane.block, lease_id, costs, [cost] * self.n_budgets, now)
+        if res is not None:
+            blocks._lane(self.key, now)  # counts the admission towards the lane's rate
+        return res
+
+    def settle(self, lease_id: str, bucket: int, token_delta: int, cost: int) -> SettleResult | None:
+        found = self.blocks._local.pop(lease_id, None)
+        if found is None:
+            return None  # not admitted from a block: settles in Redis
+        deltas = [(i, token_delta) for i in self.token_ops] if token_delta else []
+        self.blocks._settle_into(found, deltas, [cost] * self.n_budgets)
+        return []  # a block's budget events come when the block settles

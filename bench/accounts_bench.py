@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pinning import pin_gateway
+from procs import pin_gateway
 
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
 LIMITS = {"rpm": 2_000_000_000, "tpm": 2_000_000_000, "budget_usd": 1e9, "budget_period": "month"}

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import accounts_bench
-from pinning import pin_gateway, pin_load_side
+from procs import pin_gateway, pin_load_side, stat, tree
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -47,32 +47,11 @@ NGINX_PORTS = {"json": PORT_BASE + 1, "stream": PORT_BASE + 2, "slow": PORT_BASE
 # ---- /proc accounting ---------------------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def tree(root: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                kids.setdefault(int(_stat(int(d))[1]), []).append(int(d))
-            except (OSError, IndexError):
-                pass
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += kids.get(p, [])
-    return out
-
-
 def cpu_seconds(root: int) -> float:
     total = 0
     for p in tree(root):
         try:
-            total += sum(int(x) for x in _stat(p)[11:15])
+            total += sum(int(x) for x in stat(p)[11:15])
         except (OSError, IndexError):
             pass
     return total / TCK

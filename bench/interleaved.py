@@ -8,7 +8,7 @@ gateway process tree, json c=64, the ``make bench`` nginx fake and gateway confi
     # master key vs a key with budget + RPM + TPM, with in-process counters and with Redis counters
     .venv/bin/python bench/interleaved.py keys 8 3
     PLAIN=1 .venv/bin/python bench/interleaved.py keys 8 3   # and a key without limits
-    PIN=1 WORKERS=1 .venv/bin/python bench/interleaved.py keys 10 3   # gateways on their own CPU (pinning.py)
+    PIN=1 WORKERS=1 .venv/bin/python bench/interleaved.py keys 10 3   # gateways on their own CPU (procs.py)
 
 Arguments: BURSTS SECONDS (per case and burst). Output folder: OUT (default /tmp/agw-interleaved).
 """

@@ -1,4 +1,6 @@
-"""PIN=1 for the benches: the gateways on the last CPU; the bench script, what it starts (nginx, wrk) and
+"""Processes for the benches: a process's tree and /proc stat, and pinning.
+
+PIN=1: the gateways on the last CPU; the bench script, what it starts (nginx, wrk) and
 Redis on the others. A gateway's throughput is then what its own CPU gives, not what it wins from the
 load generator on shared cores (use with WORKERS=1; on 2 CPUs the load side gets one)."""
 
@@ -25,7 +27,7 @@ def pin_load_side() -> None:
 def pin_gateway(root: int) -> None:
     """PIN=1: every process and thread of a gateway on the last CPU (threads it starts later inherit it)."""
     if PIN and len(_CPUS) >= 2:
-        for pid in _tree(root):
+        for pid in tree(root):
             _pin_tasks(pid, {_CPUS[-1]})
 
 
@@ -44,15 +46,19 @@ def _pin_tasks(pid: int, cpus: set[int]) -> None:
         pass
 
 
-def _tree(root: int) -> list[int]:
+def stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def tree(root: int) -> list[int]:
     kids: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
-                stat = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+                kids.setdefault(int(stat(int(d))[1]), []).append(int(d))
             except (OSError, IndexError):
-                continue
-            kids.setdefault(int(stat[1]), []).append(int(d))
+                pass
     out, todo = [], [root]
     while todo:
         p = todo.pop()

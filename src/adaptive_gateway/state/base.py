@@ -109,7 +109,7 @@ class Lane(Protocol):
 
     def admit(self, lease_id: str, tokens: int, cost: int, ttl: float) -> AdmitResult | None:
         """As ``Counters.admit_local`` for the plan of these values; None when only a full plan can be
-        decided (``Counters.admit``), e.g. the lane went stale."""
+        decided (``Counters.admit``), e.g. a Redis key without an open block of capacity."""
         ...
 
     def settle(self, lease_id: str, bucket: int, token_delta: int, cost: int) -> SettleResult | None:

@@ -219,12 +219,12 @@ class _Resolved:
     reserves the request's cost."""
 
     __slots__ = (
+        "budgets",
         "costs",
         "counters",
         "generation",
         "leases",
         "limits",
-        "owner",
         "plan",
         "token_ops",
         "windows",
@@ -247,7 +247,7 @@ class _Resolved:
             (held.get(op.key) or held.setdefault(op.key, _Leases()), op.limit) for op in plan.leases
         ]
         budgets = counters._budgets
-        self.owner = [
+        self.budgets = [
             (budgets.get(b.key) or budgets.setdefault(b.key, _Budget()), b.limit, b.hard, b.expires_at)
             for b in plan.budgets
         ]
@@ -262,14 +262,14 @@ class _Resolved:
             costs = costs.copy()
             for i in self.token_ops:
                 costs[i] = tokens
-        return self.take(lease_id, ttl, costs, [cost] * len(self.owner))
+        return self.take(lease_id, ttl, costs, [cost] * len(self.budgets))
 
     def settle(self, lease_id: str, bucket: int, token_delta: int, cost: int) -> SettleResult | None:
         if self.generation != self.counters.generation:
             self._resolve()
         windows = self.windows
         deltas = [(windows[i], token_delta) for i in self.token_ops] if token_delta else []
-        budgets = [(bud, cost) for bud, _, _, _ in self.owner]
+        budgets = [(bud, cost) for bud, _, _, _ in self.budgets]
         return self.counters._settle(lease_id, bucket, [h for h, _ in self.leases], deltas, budgets)
 
     # ---- the decision ------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ class _Resolved:
             if len(held.held) >= limit:
                 return _deny(res, DENY_LEASE, i, 1.0)
         spent, reserved = res.spent, res.reserved
-        for i, (bud, limit, hard, expires_at) in enumerate(self.owner):
+        for i, (bud, limit, hard, expires_at) in enumerate(self.budgets):
             if bud.leases.heap and bud.leases.heap[0][0] <= now:
                 bud.expire(now)
             spent.append(bud.spent)
@@ -311,7 +311,7 @@ class _Resolved:
         until = now + ttl
         for held, _ in self.leases:
             held.take(lid, 1, until)
-        for i, (bud, _, _, expires_at) in enumerate(self.owner):
+        for i, (bud, _, _, expires_at) in enumerate(self.budgets):
             amount = amounts[i]
             bud.leases.take(lid, amount, until)
             bud.reserved += amount

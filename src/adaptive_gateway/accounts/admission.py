@@ -225,11 +225,8 @@ class Admission:
             if res is not None and not res.ok:  # refused: the full plan names what refused
                 raise self._refusal(t, self._plan(ctx.config, t, tokens, cost)[0], t.holds, res, tokens, cost)
             if res is not None:
-                ctx.extra_headers += self._headers(t, res)
-                if self.acc.events.webhooks.endpoints:
-                    self.acc.events.after_admit(t.windows, self._ops(t, tokens), res)
-                ctx.notes["admission"] = Ticket(
-                    t, lease_id, t.holds, res.bucket, res.backend, tokens, entry, lane
+                self._admitted(
+                    ctx, Ticket(t, lease_id, t.holds, res.bucket, res.backend, tokens, entry, lane), res
                 )
                 return
             # None: only a plan can be decided now (no open block of Redis capacity)
@@ -239,10 +236,15 @@ class Admission:
             res = await self.acc.counters.admit(plan)
         if not res.ok:
             raise self._refusal(t, plan, holds, res, tokens, cost)
+        self._admitted(ctx, Ticket(t, plan.lease_id, holds, res.bucket, res.backend, tokens, entry), res)
+
+    def _admitted(self, ctx: RequestContext, ticket: Ticket, res: AdmitResult) -> None:
+        """The rate-limit headers, the webhook check and the ticket the finisher settles."""
+        t = ticket.t
         ctx.extra_headers += self._headers(t, res)
         if self.acc.events.webhooks.endpoints:
-            self.acc.events.after_admit(t.windows, plan.windows, res)
-        ctx.notes["admission"] = Ticket(t, plan.lease_id, holds, res.bucket, res.backend, tokens, entry)
+            self.acc.events.after_admit(t.windows, self._ops(t, ticket.reserved_tokens), res)
+        ctx.notes["admission"] = ticket
 
     def _lane(self, config: CompiledConfig, t: _Template) -> Lane | None:
         """The counters' lane for the template's current shape (opened again when its budgets enter a new

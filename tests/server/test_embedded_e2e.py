@@ -85,3 +85,23 @@ def test_local_embeddings(client: openai.OpenAI) -> None:
     dot = [sum(a * b for a, b in zip(vecs[0], v, strict=True)) for v in vecs]
     assert dot[1] > dot[2]  # a paraphrase is closer than an unrelated text
     assert resp.usage.prompt_tokens > 0
+
+
+def test_chat_on_the_embeddings_model_is_refused_in_each_clients_format(
+    client: openai.OpenAI, local_gateway: GatewayThread
+) -> None:
+    """The llama.cpp child would answer with its chat model under the embeddings model's name."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="local/minilm-l6", messages=[{"role": "user", "content": "hi"}])
+    err = caught.value
+    assert err.status_code == 400 and err.param == "model"
+    assert "embeddings model" in err.message and "/v1/embeddings" in err.message
+    anthropic_style = httpx.post(
+        local_gateway.url + "/v1/messages",
+        headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
+        json={"model": "local/minilm-l6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert anthropic_style.status_code == 400, anthropic_style.text
+    body = anthropic_style.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "embeddings model" in body["error"]["message"]

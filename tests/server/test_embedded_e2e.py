@@ -105,3 +105,9 @@ def test_chat_on_the_embeddings_model_is_refused_in_each_clients_format(
     body = anthropic_style.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert "embeddings model" in body["error"]["message"]
+
+
+def test_embeddings_of_the_chat_model_are_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model="local/smollm2-135m", input="hello")
+    assert caught.value.param == "model" and "local/minilm-l6" in caught.value.message

@@ -111,9 +111,15 @@ async def embeddings(app: GatewayApp, runtimes: EmbeddedRuntimes, http: Http) ->
         body = proxy.decode_json(await http.body(gw.config.source.server.max_body_bytes))
         model = gw.resolve_model(ctx, str(body.get("model")))
         dep = model.deployments[0]
-        if dep.provider.adapter != "embedded" or dep.upstream_model != EMBEDDING_NAME:
+        if dep.provider.adapter != "embedded":
             await _forward(gw, http, ctx, body)
             return
+        if dep.upstream_model != EMBEDDING_NAME:  # the llama.cpp child computes no embeddings
+            raise InvalidRequest(
+                f"model '{model.name}' is a chat model of the built-in runtime: it computes no embeddings; "
+                f"use {EMBEDDING_NAME}",
+                param="model",
+            )
         texts = _inputs(body)
         embedder = await runtimes.embedder()
         vectors = await asyncio.to_thread(embedder.embed, texts)

@@ -111,7 +111,7 @@ def test_key_table_lookup() -> None:
 )
 def test_rate_limit_reset_header_values(seconds: float) -> None:
     """The header bytes (tables for the usual values) say what the formatter says for every value."""
-    from adaptive_gateway.accounts.admission import _fmt_reset, _reset_bytes
+    from adaptive_gateway.accounts.answers import fmt_reset, reset_bytes
 
-    assert _reset_bytes(seconds) == _fmt_reset(seconds).encode()
-    assert _reset_bytes(seconds).endswith(b"ms" if seconds < 1 else b"s")
+    assert reset_bytes(seconds) == fmt_reset(seconds).encode()
+    assert reset_bytes(seconds).endswith(b"ms" if seconds < 1 else b"s")

@@ -5,13 +5,19 @@ request, token and concurrency slots and the budget reservation for the key, its
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from adaptive_gateway.accounts.answers import (
+    HEADER_NAMES,
+    BudgetRefused,
+    rate_limit_headers,
+    refusal,
+    usd,
+)
 from adaptive_gateway.accounts.estimate import (
     cost_bound_nano,
     estimate_prompt_tokens,
@@ -39,16 +45,9 @@ from adaptive_gateway.state import (
     WindowOp,
 )
 from adaptive_gateway.state.base import Lane
-from adaptive_gateway.store.models import NANO
 
 if TYPE_CHECKING:
     from adaptive_gateway.accounts.runtime import Accounts
-
-UNITS = {"r": "requests", "t": "tokens"}
-HEADER_NAMES = {
-    unit: tuple(f"x-ratelimit-{what}-{name}".encode() for what in ("limit", "remaining", "reset"))
-    for unit, name in UNITS.items()
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,7 @@ class BudgetHold:
 
 
 @dataclass(slots=True, eq=False)
-class _Template:
+class Template:
     """The plan shape of one scope set under one config, built once: the ops that never change, what
     each op is (refusals, events), the rate-limit header names and limits, the lease ttl, the lane."""
 
@@ -94,7 +93,7 @@ class _Template:
 class Ticket:
     """What admission took, so the finisher can give it back (settle)."""
 
-    t: _Template
+    t: Template
     lease_id: str
     budgets: list[BudgetHold]  # the budgets' holds (periods) the reservation was made in
     bucket: int
@@ -116,36 +115,6 @@ class Ticket:
         )
 
 
-class BudgetRefused(BudgetExceeded):
-    """A hard budget refused the request (carries what the budget.exhausted event reports)."""
-
-    def __init__(self, hold: BudgetHold, spent: int, message: str, *, headers: dict[str, str]) -> None:
-        super().__init__(message, headers=headers)
-        self.hold = hold
-        self.spent = spent
-
-
-def _fmt_reset(seconds: float) -> str:
-    return f"{max(int(seconds * 1000), 1)}ms" if seconds < 1 else f"{math.ceil(seconds)}s"
-
-
-_RESET_SECONDS = [b"%ds" % i for i in range(62)]
-# under steady traffic a window's oldest unit always leaves within the second: "NNNms" is the usual reset
-_RESET_MS = [b"%dms" % max(i, 1) for i in range(1000)]
-
-
-def _reset_bytes(seconds: float) -> bytes:
-    if 1 <= seconds < 61:
-        return _RESET_SECONDS[math.ceil(seconds)]
-    if 0 <= seconds < 1:
-        return _RESET_MS[int(seconds * 1000)]
-    return _fmt_reset(seconds).encode()
-
-
-def _usd(nano: int) -> str:
-    return f"${nano / NANO:,.2f}" if nano >= NANO // 100 else f"${nano / NANO:.6f}"
-
-
 class Admission:
     """The pipeline stage (``app.gateway.stages``)."""
 
@@ -153,7 +122,7 @@ class Admission:
         self.acc = accounts
         self._model_scopes: dict[str, tuple[LimitSet, Scope]] = {}
         self._ttl: dict[str, float] = {}  # lease time-to-live per config digest
-        self._templates: dict[tuple[int, int], _Template] = {}
+        self._templates: dict[tuple[int, int], Template] = {}
         self._lease_prefix = os.urandom(6).hex() + "-"  # lease ids: unique per process, no syscall each
         self._leases = 0
         self._now = accounts.counters.admit_local  # decides without waiting when it can
@@ -187,8 +156,8 @@ class Admission:
             cost = cost_bound_nano(model, in_tokens, out_tokens)
         if entry is not None and entry.max_cost_nano is not None and cost > entry.max_cost_nano:
             raise InvalidRequest(
-                f"estimated cost {_usd(cost)} ({in_tokens} input + {out_tokens} output tokens) exceeds this "
-                f"key's max cost per request of {_usd(entry.max_cost_nano)}; lower max_tokens or shorten "
+                f"estimated cost {usd(cost)} ({in_tokens} input + {out_tokens} output tokens) exceeds this "
+                f"key's max cost per request of {usd(entry.max_cost_nano)}; lower max_tokens or shorten "
                 "the prompt",
                 param="max_tokens",
                 code="max_cost_exceeded",
@@ -215,7 +184,7 @@ class Admission:
             self.acc.events.budget_exhausted(err.hold, err.spent)
 
     async def _admit(
-        self, ctx: RequestContext, t: _Template, entry: KeyEntry | None, tokens: int, cost: int
+        self, ctx: RequestContext, t: Template, entry: KeyEntry | None, tokens: int, cost: int
     ) -> None:
         lane = self._lane(ctx.config, t) if t.lane is not None else None
         if lane is not None:  # the usual request: no plan to build
@@ -223,7 +192,7 @@ class Admission:
             lease_id = f"{self._lease_prefix}{self._leases}"
             res = lane.admit(lease_id, tokens, cost, t.ttl)
             if res is not None and not res.ok:  # refused: the full plan names what refused
-                raise self._refusal(t, self._plan(ctx.config, t, tokens, cost)[0], t.holds, res, tokens, cost)
+                raise refusal(t, self._plan(ctx.config, t, tokens, cost)[0], t.holds, res, tokens, cost)
             if res is not None:
                 self._admitted(
                     ctx, Ticket(t, lease_id, t.holds, res.bucket, res.backend, tokens, entry, lane), res
@@ -235,18 +204,18 @@ class Admission:
         if res is None:
             res = await self.acc.counters.admit(plan)
         if not res.ok:
-            raise self._refusal(t, plan, holds, res, tokens, cost)
+            raise refusal(t, plan, holds, res, tokens, cost)
         self._admitted(ctx, Ticket(t, plan.lease_id, holds, res.bucket, res.backend, tokens, entry), res)
 
     def _admitted(self, ctx: RequestContext, ticket: Ticket, res: AdmitResult) -> None:
         """The rate-limit headers, the webhook check and the ticket the finisher settles."""
         t = ticket.t
-        ctx.extra_headers += self._headers(t, res)
+        ctx.extra_headers += rate_limit_headers(t, res)
         if self.acc.events.webhooks.endpoints:
             self.acc.events.after_admit(t.windows, self._ops(t, ticket.reserved_tokens), res)
         ctx.notes["admission"] = ticket
 
-    def _lane(self, config: CompiledConfig, t: _Template) -> Lane | None:
+    def _lane(self, config: CompiledConfig, t: Template) -> Lane | None:
         """The counters' lane for the template's current shape (opened again when its budgets enter a new
         period); None when the backend has none."""
         if t.budget_scopes:
@@ -262,7 +231,7 @@ class Admission:
         return lane
 
     @staticmethod
-    def _ops(t: _Template, tokens: int) -> list[WindowOp]:
+    def _ops(t: Template, tokens: int) -> list[WindowOp]:
         """The template's window ops for ``tokens`` (what webhooks are told about)."""
         ops: list[WindowOp] = t.ops.copy()  # type: ignore[assignment]  # the TPM slots are filled next
         for i, key, limit in t.tpm:
@@ -298,7 +267,7 @@ class Admission:
         entry: KeyEntry | None,
         model: Model | None,
         model_limits: LimitSet | None,
-    ) -> _Template:
+    ) -> Template:
         """The scope set's template (built on first use, and again after a key or config change)."""
         cache_key = (id(entry), id(model_limits))
         t = self._templates.get(cache_key)
@@ -316,7 +285,7 @@ class Admission:
         if ttl is None:
             totals = [p.timeouts.total for p in config.providers.values()]
             ttl = self._ttl[config.digest] = max(totals, default=600.0) + 60
-        t = _Template(entry, model_limits, config.digest, scopes, ttl, any(sc.estimates for sc in scopes))
+        t = Template(entry, model_limits, config.digest, scopes, ttl, any(sc.estimates for sc in scopes))
         first: dict[str, int] = {}
         for sc in scopes:
             lim = sc.limits
@@ -363,7 +332,7 @@ class Admission:
         return scopes
 
     def _plan(
-        self, config: CompiledConfig, t: _Template, tokens: int, cost: int
+        self, config: CompiledConfig, t: Template, tokens: int, cost: int
     ) -> tuple[AdmitPlan, list[BudgetHold]]:
         self._leases += 1
         windows = self._ops(t, tokens)
@@ -378,7 +347,7 @@ class Admission:
         plan = AdmitPlan(f"{self._lease_prefix}{self._leases}", t.ttl, windows, t.lease_ops, budgets, t.lane)
         return plan, holds
 
-    def _renew_holds(self, config: CompiledConfig, t: _Template, now: float) -> None:
+    def _renew_holds(self, config: CompiledConfig, t: Template, now: float) -> None:
         """The template's budgets in their current periods, and its lane (same ops: same lane)."""
         thresholds = tuple(config.source.budgets.thresholds)
         holds = []
@@ -395,58 +364,3 @@ class Admission:
             tuple(t.tpm),
             tuple((h.key, h.limit, h.hard) for h in holds),
         )
-
-    def _refusal(
-        self, t: _Template, plan: AdmitPlan, holds: list[BudgetHold], res: AdmitResult, tokens: int, cost: int
-    ) -> GatewayError:
-        retry = max(res.retry_after, 0.001)
-        headers = {"Retry-After": str(max(math.ceil(retry), 1)), "retry-after-ms": str(int(retry * 1000))}
-        if res.denied == "window":
-            scope, name, unit = t.windows[res.index]
-            op = plan.windows[res.index]
-            headers[f"x-ratelimit-limit-{UNITS[unit]}"] = str(op.limit)
-            headers[f"x-ratelimit-remaining-{UNITS[unit]}"] = "0"
-            headers[f"x-ratelimit-reset-{UNITS[unit]}"] = _fmt_reset(retry)
-            if op.cost > op.limit:
-                msg = (
-                    f"this request needs up to {op.cost} tokens, more than {scope} '{name}' allows per "
-                    f"minute ({op.limit}); lower max_tokens or shorten the prompt"
-                )
-            else:
-                msg = (
-                    f"rate limit reached: {scope} '{name}' allows {op.limit} {UNITS[unit]} per minute; "
-                    f"retry in {math.ceil(retry)}s"
-                )
-            return RateLimited(msg, headers=headers)
-        if res.denied == "lease":
-            scope, name = t.leases[res.index]
-            limit = plan.leases[res.index].limit
-            return RateLimited(
-                f"too many concurrent requests: {scope} '{name}' allows {limit} at a time",
-                headers=headers,
-                code="concurrency_limit_exceeded",
-            )
-        hold = holds[res.index]
-        spent, reserved = res.spent[res.index], res.reserved[res.index]
-        return BudgetRefused(
-            hold,
-            spent,
-            f"budget exhausted: {hold.scope} '{hold.name}' has a {hold.period.kind} budget of "
-            f"{_usd(hold.limit)}; spent {_usd(spent)}, {_usd(reserved)} reserved by requests in flight, this "
-            f"request needs up to {_usd(cost)}; resets at {hold.period.reset_text()}",
-            headers=headers,
-        )
-
-    @staticmethod
-    def _headers(t: _Template, res: AdmitResult) -> list[tuple[bytes, bytes]]:
-        """The rate-limit headers of the first scope (key, then tenant, then model) per unit."""
-        out: list[tuple[bytes, bytes]] = []
-        remaining, reset = res.remaining, res.reset
-        for i, limit_name, limit, remaining_name, reset_name in t.headers:
-            rem = remaining[i]
-            out += (
-                (limit_name, limit),
-                (remaining_name, b"%d" % rem if rem > 0 else b"0"),
-                (reset_name, _reset_bytes(reset[i])),
-            )
-        return out

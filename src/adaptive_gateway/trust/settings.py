@@ -90,12 +90,12 @@ class TrustSettings:
         key = self.keys.get(principal_id) if principal_id else None
         ten = self.tenants.get(tenant) if tenant else None
         if key is None and ten is None and not key_level:
-            return self.plain[admin]  # the common case, built once per config
+            found = self.plain[admin]  # the common case, built once per config
+        else:
+            found = self._principal_defaults(principal_id, tenant, key, ten, key_level, admin)
         if len(self._defaults) >= 10_000:
             self._defaults.clear()
-        found = self._defaults[memo] = self._principal_defaults(
-            principal_id, tenant, key, ten, key_level, admin
-        )
+        self._defaults[memo] = found
         return found
 
     def _principal_defaults(

@@ -46,6 +46,7 @@ def test_chat_on_builtin_model(client: openai.OpenAI) -> None:
     assert resp.usage is not None and resp.usage.completion_tokens > 0
     assert raw.headers["x-adaptive-provider"] == "builtin"
     assert float(raw.headers["x-adaptive-cost-usd"]) == 0.0
+    assert resp.model == "local/smollm2-135m", "the model's public name, not the provider's"
 
 
 def test_stream_on_builtin_model(client: openai.OpenAI) -> None:

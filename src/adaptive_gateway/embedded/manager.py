@@ -21,6 +21,7 @@ class RuntimeSpec:
     threads: int = 1
     ctx_size: int = 2048
     parallel: int = 4
+    alias: str | None = None  # the model id the child reports (default: the runtime's name)
 
 
 class RuntimeManager:
@@ -47,7 +48,7 @@ class RuntimeManager:
                 ctx_size=spec.ctx_size,
                 parallel=spec.parallel,
                 host=host,
-                alias=name,
+                alias=spec.alias or name,
                 api_key=self.api_key,
                 policy=policy,
             )

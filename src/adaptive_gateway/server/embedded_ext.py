@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,6 +23,7 @@ from adaptive_gateway.embedded import (
     RuntimeSpec,
     availability,
     bundled_model,
+    model_name,
 )
 from adaptive_gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable
 from adaptive_gateway.formats.openai_chat import decode_usage
@@ -44,19 +46,20 @@ class EmbeddedRuntimes:
         self._embedder: MiniLMEmbedder | None = None
         self._embedder_lock = asyncio.Lock()
 
-    def _model_path(self, provider: Provider) -> str:
+    def _model(self, provider: Provider) -> tuple[str, str]:
+        """The GGUF file the provider serves and its public model name (what answers report)."""
         if provider.model_path:
-            return provider.model_path
+            return provider.model_path, model_name(Path(provider.model_path))
         bundled = bundled_model()
         if bundled is None:
             hint = availability().hint or "install the 'local' extra"
             raise ServiceUnavailable(
                 f"provider '{provider.name}': the built-in model is not installed ({hint})"
             )
-        return str(bundled.path)
+        return str(bundled.path), bundled.name
 
     def manager(self, provider: Provider) -> RuntimeManager:
-        path = self._model_path(provider)
+        path, name = self._model(provider)
         key = (provider.name, path, provider.api_key or "")
         mgr = self._managers.get(key)
         if mgr is None:
@@ -66,6 +69,7 @@ class EmbeddedRuntimes:
                 threads=opts.threads if opts else 1,
                 ctx_size=opts.ctx_size if opts else 2048,
                 parallel=opts.parallel if opts else 4,
+                alias=name,
             )
             mgr = self._managers[key] = RuntimeManager({provider.name: spec}, api_key=provider.api_key)
         return mgr

@@ -188,11 +188,10 @@ class Admission:
     ) -> None:
         lane = self._lane(ctx.config, t) if t.lane is not None else None
         if lane is not None:  # the usual request: no plan to build
-            self._leases += 1
-            lease_id = f"{self._lease_prefix}{self._leases}"
+            lease_id = self._lease_id()
             res = lane.admit(lease_id, tokens, cost, t.ttl)
             if res is not None and not res.ok:  # refused: the full plan names what refused
-                raise refusal(t, self._plan(ctx.config, t, tokens, cost)[0], t.holds, res, tokens, cost)
+                raise refusal(t, self._plan(ctx.config, t, tokens, cost)[0], t.holds, res, cost)
             if res is not None:
                 self._admitted(
                     ctx, Ticket(t, lease_id, t.holds, res.bucket, res.backend, tokens, entry, lane), res
@@ -204,7 +203,7 @@ class Admission:
         if res is None:
             res = await self.acc.counters.admit(plan)
         if not res.ok:
-            raise refusal(t, plan, holds, res, tokens, cost)
+            raise refusal(t, plan, holds, res, cost)
         self._admitted(ctx, Ticket(t, plan.lease_id, holds, res.bucket, res.backend, tokens, entry), res)
 
     def _admitted(self, ctx: RequestContext, ticket: Ticket, res: AdmitResult) -> None:
@@ -218,10 +217,7 @@ class Admission:
     def _lane(self, config: CompiledConfig, t: Template) -> Lane | None:
         """The counters' lane for the template's current shape (opened again when its budgets enter a new
         period); None when the backend has none."""
-        if t.budget_scopes:
-            now = time.time()
-            if now >= t.holds_until:
-                self._renew_holds(config, t, now)
+        self._holds(config, t)  # a new budget period is a new lane
         opened = t.opened
         if opened is not None and opened[0] is t.lane:
             return opened[1]
@@ -334,18 +330,23 @@ class Admission:
     def _plan(
         self, config: CompiledConfig, t: Template, tokens: int, cost: int
     ) -> tuple[AdmitPlan, list[BudgetHold]]:
-        self._leases += 1
-        windows = self._ops(t, tokens)
-        holds: list[BudgetHold] = []
-        budgets: list[BudgetOp] = []
-        if t.budget_scopes:
-            now = time.time()
-            if now >= t.holds_until:
-                self._renew_holds(config, t, now)
-            holds = t.holds
-            budgets = [BudgetOp(h.key, h.limit, cost, h.hard, h.period.end_ts) for h in holds]
-        plan = AdmitPlan(f"{self._lease_prefix}{self._leases}", t.ttl, windows, t.lease_ops, budgets, t.lane)
+        holds = self._holds(config, t)
+        budgets = [BudgetOp(h.key, h.limit, cost, h.hard, h.period.end_ts) for h in holds]
+        plan = AdmitPlan(self._lease_id(), t.ttl, self._ops(t, tokens), t.lease_ops, budgets, t.lane)
         return plan, holds
+
+    def _lease_id(self) -> str:
+        self._leases += 1
+        return f"{self._lease_prefix}{self._leases}"
+
+    def _holds(self, config: CompiledConfig, t: Template) -> list[BudgetHold]:
+        """The template's budgets in their current periods (renewed when the first of them ended)."""
+        if not t.budget_scopes:
+            return []
+        now = time.time()
+        if now >= t.holds_until:
+            self._renew_holds(config, t, now)
+        return t.holds
 
     def _renew_holds(self, config: CompiledConfig, t: Template, now: float) -> None:
         """The template's budgets in their current periods, and its lane (same ops: same lane)."""

@@ -52,7 +52,7 @@ def usd(nano: int) -> str:
 
 
 def refusal(
-    t: Template, plan: AdmitPlan, holds: list[BudgetHold], res: AdmitResult, tokens: int, cost: int
+    t: Template, plan: AdmitPlan, holds: list[BudgetHold], res: AdmitResult, cost: int
 ) -> GatewayError:
     retry = max(res.retry_after, 0.001)
     headers = {"Retry-After": str(max(math.ceil(retry), 1)), "retry-after-ms": str(int(retry * 1000))}

@@ -33,7 +33,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 def utcnow() -> dt.datetime:
     """Naive UTC now, as every timestamp column stores it (40 % cheaper than
     ``datetime.now(UTC).replace(tzinfo=None)``)."""
-    return _EPOCH + dt.timedelta(seconds=time.time())
+    return from_epoch(time.time())
 
 
 def from_epoch(seconds: float) -> dt.datetime:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from adaptive_gateway.cli.main import build_app
 from adaptive_gateway.fakes import FakeUpstream, Knobs
-from tests.routing.support import two_deployments
+from tests.routing.support import PRIMARY, two_deployments
 from tests.support.gateway import MASTER_KEY, GatewayThread, free_port
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -38,7 +38,10 @@ def fakes() -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
 def gw(fakes: tuple[FakeUpstream, FakeUpstream], tmp_path: Path) -> Iterator[GatewayThread]:
     a, b = fakes
     extra = "    fallbacks: [big]\n" + EXTRA
-    with GatewayThread(two_deployments(a.url, b.url, model_extra=extra), tmp_path) as gateway:
+    # a is tried first on every request (at 100:1 one request in 101 went to b first, and the five
+    # requests below then left a's breaker closed)
+    text = two_deployments(a.url, b.url, model_extra=extra, weights=PRIMARY)
+    with GatewayThread(text, tmp_path) as gateway:
         yield gateway
 
 

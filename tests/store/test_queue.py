@@ -97,6 +97,43 @@ async def test_batches_upsert_rollups_across_flushes(migrated: Store) -> None:
     assert queue.written == 50 and queue.pending == 0
 
 
+async def test_a_large_batch_keeps_every_row_and_value(migrated: Store) -> None:
+    """More rows than one SQLite statement carries (queue._SQLITE_ROWS): every row lands once, with
+    its own values, in order of its columns (and None / error text kept)."""
+    queue = WriteBehind(migrated, interval=60)
+    n = 1_234
+    for i in range(n):
+        r = row(i, key=f"key_{i % 7}" if i % 5 else None, cost=i, status=500 if i % 97 == 0 else 200)
+        r.latency_ms, r.input_tokens = i / 4, i
+        r.error = f'it\'s "{i}"; DROP TABLE usage;--' if r.status == 500 else None
+        queue.add_usage(r)
+    assert await queue.flush()
+    async with migrated.engine.connect() as conn:
+        got = (
+            await conn.execute(
+                select(
+                    Usage.request_id,
+                    Usage.key_id,
+                    Usage.cost_nano,
+                    Usage.latency_ms,
+                    Usage.input_tokens,
+                    Usage.status,
+                    Usage.error,
+                    Usage.created_at,
+                )
+            )
+        ).all()
+    assert len(got) == n
+    by_id = {g[0]: g for g in got}
+    for i in (0, 1, 5, 97, 499, 500, 501, 999, 1000, n - 1):
+        _, key, cost, latency, tokens, status, error, at = by_id[f"req-{i}"]
+        assert (key, cost, latency, tokens) == (f"key_{i % 7}" if i % 5 else None, i, i / 4, i)
+        assert status == (500 if i % 97 == 0 else 200)
+        assert error == (f'it\'s "{i}"; DROP TABLE usage;--' if i % 97 == 0 else None)
+        assert at == DAY
+    assert sum(g[2] for g in got) == n * (n - 1) // 2
+
+
 async def test_a_full_batch_is_written_without_waiting_for_the_interval(migrated: Store) -> None:
     queue = WriteBehind(migrated, interval=60, batch_size=10)
     queue.start()

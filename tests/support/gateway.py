@@ -13,6 +13,7 @@ import uvicorn
 from adaptive_gateway.config import compile_config, hash_key, load_config
 from adaptive_gateway.server.app import GatewayApp, build_app
 from adaptive_gateway.server.protocol import GatewayHttpProtocol
+from adaptive_gateway.server.runner import attach
 
 MASTER_KEY = "sk-test-master-0123456789"
 MASTER_HASH = hash_key(MASTER_KEY)
@@ -66,6 +67,7 @@ class GatewayThread:
         )
         self._server = uvicorn.Server(config)
         server = self._server
+        attach(self.app, server)  # as the real server does: finishers batched while others are answered
 
         def run() -> None:
             asyncio.run(server.serve())

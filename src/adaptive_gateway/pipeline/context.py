@@ -45,9 +45,11 @@ class RequestContext:
     first_byte_at: float | None = None
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    ended: float | None = None  # perf_counter when the response was done (set by Gateway.finish)
 
     def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
+        """Milliseconds from the start to the end of the request (to now while it runs)."""
+        return ((self.ended or time.perf_counter()) - self.started) * 1000
 
     def settle(self, usage: Usage | None) -> None:
         """Record final usage and its cost at the chosen deployment's prices."""

@@ -4,7 +4,10 @@ pipeline composed in one place: authenticate -> [stages] -> route -> execute -> 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -22,6 +25,8 @@ from adaptive_gateway.providers.registry import build_registry
 from adaptive_gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
 from adaptive_gateway.routing.plan import CandidateFilter, Plan, Strategy, WeightedRandom
 from adaptive_gateway.types import ChatResponse
+
+log = logging.getLogger("adaptive_gateway")
 
 
 class Stage(Protocol):
@@ -73,6 +78,10 @@ class Gateway:
         self.finishers.append(self._log_request)
         self.recall: Recall | None = None  # the response cache's repeat memo, when installed
         self.inflight = 0
+        self._finished: list[RequestContext] = []  # answered, finishers not yet run (see finish)
+        # are other requests being answered? The HTTP server says (server/runner.py: its request
+        # tasks; a cache hit runs start to end without waiting, so ``inflight`` alone would never tell)
+        self.busy: Callable[[], bool] = lambda: self.inflight > 0
 
     # ---- lifecycle --------------------------------------------------------------------------------------
 
@@ -80,6 +89,7 @@ class Gateway:
         self.log.start()
 
     async def close(self) -> None:
+        self.run_finishers()
         await self.upstream.close()
         await self.media.close()
         await self.log.stop()
@@ -139,8 +149,34 @@ class Gateway:
         return await forward(self, ctx, model, path, body, stream)
 
     def finish(self, ctx: RequestContext) -> None:
-        for fin in self.finishers:
-            fin(ctx)
+        """Run the finishers for a request whose response went out. While other requests are being
+        answered (``busy``), the finishers of the requests answered in one event-loop iteration run
+        together at its end, one request after another: their code and data then stay in the CPU caches
+        instead of being evicted by the next request's path, which took ~10 % off the CPU per request
+        under load (docs/benchmarks.md). With no other request they run right away, so a caller that
+        waits for its request finds its evidence (receipt, usage row, metrics) queued. Latencies are
+        those at this call (``ctx.ended``), not when the finishers run."""
+        ctx.ended = time.perf_counter()
+        self._finished.append(ctx)
+        if not self.busy():
+            self.run_finishers()
+        elif len(self._finished) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.run_finishers)
+            except RuntimeError:  # no loop (a synchronous caller)
+                self.run_finishers()
+
+    def run_finishers(self) -> None:
+        """Run the finishers of every request finished so far (also at shutdown). One finisher failing
+        (a bug) is logged and does not keep the others from running."""
+        batch, self._finished = self._finished, []
+        finishers = self.finishers
+        for ctx in batch:
+            for fin in finishers:
+                try:
+                    fin(ctx)
+                except Exception:
+                    log.exception("finisher %r failed for request %s", fin, ctx.request_id)
 
     def _log_request(self, ctx: RequestContext) -> None:
         dep = ctx.deployment

@@ -135,6 +135,7 @@ class GatewayApp:
             await hook()
 
     async def shutdown(self) -> None:
+        self.gateway.run_finishers()  # before the writers they feed stop
         if self.reloader is not None:
             await self.reloader.stop()
         for hook in reversed(self.on_shutdown):

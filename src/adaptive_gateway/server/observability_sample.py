@@ -90,7 +90,7 @@ def sample_of(ctx: RequestContext, clients: ClientNames) -> Sample:
         deployment=dep.id if dep is not None else "",
         provider=dep.provider.name if dep is not None else "",
         status=ctx.status,
-        latency_s=time.perf_counter() - ctx.started,
+        latency_s=(ctx.ended or time.perf_counter()) - ctx.started,
         key=p.id if p is not None else "",
         key_prefix=p.key_prefix if p is not None else "",
         tenant=(p.tenant or "") if p is not None else "",

@@ -14,8 +14,12 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from adaptive_gateway.server.app import GatewayApp
 
 log = logging.getLogger("adaptive_gateway")
 
@@ -66,7 +70,15 @@ def serve_one(config_path: Path, host: str, port: int, reuse_port: bool, drain_s
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
+    attach(app, server)
     server.run(sockets=[_socket(host, port, reuse_port)])
+
+
+def attach(app: GatewayApp, server: uvicorn.Server) -> None:
+    """Tell the gateway when other requests are being answered: the server's request tasks (when several
+    are, the finished ones' finishers run together at the end of the loop iteration, Gateway.finish)."""
+    tasks = server.server_state.tasks
+    app.gateway.busy = lambda: len(tasks) > 1
 
 
 def serve(config_path: Path, host: str, port: int, workers: int, drain_seconds: float) -> int:

@@ -82,6 +82,20 @@ async def test_a_failing_finisher_is_logged_and_the_others_still_run(
     assert len(failed) == 2 and failed[1].endswith("failed for request b"), failed
 
 
+async def test_each_request_sees_the_finishers_in_their_order() -> None:
+    gw, _ = gateway()
+    calls: list[str] = []
+    gw.finishers[:] = [lambda ctx, n=n: calls.append(f"{n}{ctx.request_id}") for n in ("1", "2", "3")]
+    gw.inflight = 2
+    gw.finish(context(gw, "a"))
+    gw.finish(context(gw, "b"))
+    await asyncio.sleep(0)
+    assert sorted(calls) == ["1a", "1b", "2a", "2b", "3a", "3b"]
+    for rid in "ab":
+        mine = [c for c in calls if c.endswith(rid)]
+        assert mine == [f"1{rid}", f"2{rid}", f"3{rid}"]
+
+
 async def test_closing_runs_what_is_pending() -> None:
     gw, seen = gateway()
     gw.inflight = 1

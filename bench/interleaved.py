@@ -9,6 +9,8 @@ gateway process tree, json c=64, the ``make bench`` nginx fake and gateway confi
     .venv/bin/python bench/interleaved.py keys 8 3
     PLAIN=1 .venv/bin/python bench/interleaved.py keys 8 3   # and a key without limits
     PIN=1 WORKERS=1 .venv/bin/python bench/interleaved.py keys 10 3   # gateways on their own CPU (procs.py)
+    # code A/B: a worktree of the older commit first on the path; MODEL=bench-cached for cache hits
+    MODEL=bench-cached .venv/bin/python bench/interleaved.py variants 8 3 'old|PYTHONPATH=/tmp/base/src|' 'new||'
 
 Arguments: BURSTS SECONDS (per case and burst). Output folder: OUT (default /tmp/agw-interleaved).
 """
@@ -28,6 +30,7 @@ import accounts_bench
 import bench
 
 Case = tuple[str, str, int, str]  # name, gateway url, gateway pid, key
+MODEL = os.environ.get("MODEL", "bench-json")  # bench-cached: the response cache's row
 PLAIN = os.environ.get("PLAIN") == "1"  # keys: also a virtual key without limits (authentication alone)
 
 
@@ -39,11 +42,11 @@ def run(cases: list[Case], bursts: int, secs: int) -> Totals:
     cpu = dict.fromkeys((c[0] for c in cases), 0.0)
     per: dict[str, list[float]] = {name: [] for name, _, _, _ in cases}
     for _, url, _, key in cases:
-        bench.wrk(url, "bench-json", False, 64, 2, True, key)  # warm up
+        bench.wrk(url, MODEL, False, 64, 2, True, key)  # warm up
     for b in range(bursts):
         for name, url, pid, key in cases if b % 2 == 0 else list(reversed(cases)):
             c0 = bench.cpu_seconds(pid)
-            res = bench.wrk(url, "bench-json", False, 64, secs, True, key)
+            res = bench.wrk(url, MODEL, False, 64, secs, True, key)
             cpu[name] += bench.cpu_seconds(pid) - c0
             per[name].append(res.get("requests", 0))
     return {name: (cpu[name], sum(per[name]), per[name]) for name in per}

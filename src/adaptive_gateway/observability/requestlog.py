@@ -38,7 +38,7 @@ class RequestLog:
         if not self.enabled:
             return
         record["ts"] = round(time.time(), 3)
-        self._buf.append(orjson.dumps(record) + b"\n")
+        self._buf.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         if len(self._buf) >= 4096:
             self.flush()
 

@@ -10,7 +10,7 @@ gateway process tree, json c=64, the ``make bench`` nginx fake and gateway confi
     PLAIN=1 .venv/bin/python bench/interleaved.py keys 8 3   # and a key without limits
     PIN=1 WORKERS=1 .venv/bin/python bench/interleaved.py keys 10 3   # gateways on their own CPU (procs.py)
     # code A/B: a worktree of the older commit first on the path; MODEL=bench-cached for cache hits
-    MODEL=bench-cached .venv/bin/python bench/interleaved.py variants 8 3 'old|PYTHONPATH=/tmp/base/src|' 'new||'
+    MODEL=bench-cached .venv/bin/python bench/interleaved.py variants 8 3 'old|PYTHONPATH=/tmp/b/src|' 'new||'
 
 Arguments: BURSTS SECONDS (per case and burst). Output folder: OUT (default /tmp/agw-interleaved).
 """

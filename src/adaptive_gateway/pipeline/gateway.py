@@ -152,10 +152,10 @@ class Gateway:
         """Run the finishers for a request whose response went out. While other requests are being
         answered (``busy``), the finishers of the requests answered in one event-loop iteration run
         together at its end, each finisher over all of them in turn: its code and data then stay in the
-        CPU caches instead of being evicted by the next request's path, which took ~12 % off the CPU per
-        cache hit under load (docs/benchmarks.md). With no other request they run right away, so a caller that
-        waits for its request finds its evidence (receipt, usage row, metrics) queued. Latencies are
-        those at this call (``ctx.ended``), not when the finishers run."""
+        CPU caches instead of being evicted by the next request's path (-12 % CPU per cache hit under
+        load, docs/benchmarks.md). With no other request they run right away, so a caller that waits
+        for its request finds its evidence (receipt, usage row, metrics) queued. Latencies are those
+        at this call (``ctx.ended``), not when the finishers run."""
         ctx.ended = time.perf_counter()
         self._finished.append(ctx)
         if not self.busy():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from adaptive_gateway.store.models import to_epoch
+
 PERIODS = ("day", "week", "month", "total")
 _NEVER = dt.datetime(9999, 1, 1)
 
@@ -45,7 +47,7 @@ def period_at(kind: str, now: dt.datetime) -> Period:
     """The period of ``kind`` that contains ``now`` (naive UTC)."""
     start, end = _bounds(kind, now)
     label = "all" if kind == "total" else f"{kind[0]}{start:%Y%m%d}"
-    ts = end.replace(tzinfo=dt.UTC).timestamp() if kind != "total" else 253370764800.0
+    ts = to_epoch(end) if kind != "total" else 253370764800.0
     return Period(kind, label, start, end, ts)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from adaptive_gateway.errors import AuthenticationFailed
 from adaptive_gateway.pipeline.context import Principal
 from adaptive_gateway.state import LeaseOp, WindowOp
-from adaptive_gateway.store.models import NANO, Meta, Tenant, User, VirtualKey
+from adaptive_gateway.store.models import NANO, Meta, Tenant, User, VirtualKey, to_epoch
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 KEYS_VERSION = "keys_version"
@@ -132,7 +132,7 @@ class KeyTable:
 
 
 def _ts(value: dt.datetime | None) -> float | None:
-    return value.replace(tzinfo=dt.UTC).timestamp() if value is not None else None
+    return to_epoch(value) if value is not None else None
 
 
 def _limits(row: VirtualKey | Tenant, default_period: str) -> LimitSpec:

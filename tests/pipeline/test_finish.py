@@ -13,11 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from adaptive_gateway.config import compile_config, parse_config
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import Gateway
+from adaptive_gateway.server.app import GatewayApp
+from adaptive_gateway.server.runner import attach
 from tests.support.gateway import MASTER_KEY, GatewayThread, openai_config
 
 
@@ -110,6 +113,25 @@ def test_without_a_loop_the_finishers_run_at_once() -> None:
     gw.inflight = 1
     gw.finish(context(gw, "a"))
     assert [rid for rid, _ in seen] == ["a"]
+
+
+async def test_the_server_says_when_other_requests_are_being_answered() -> None:
+    gw, seen = gateway()
+    app = GatewayApp(gw)
+    server = uvicorn.Server(uvicorn.Config(app))
+    attach(app, server)
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_future() for _ in range(2)]
+    server.server_state.tasks.add(tasks[0])  # type: ignore[arg-type]  # this request's own task
+    assert not gw.busy()
+    gw.finish(context(gw, "alone"))
+    assert [rid for rid, _ in seen] == ["alone"]
+    server.server_state.tasks.add(tasks[1])  # type: ignore[arg-type]  # another request
+    assert gw.busy()
+    gw.finish(context(gw, "with another"))
+    assert len(seen) == 1
+    await asyncio.sleep(0)
+    assert [rid for rid, _ in seen] == ["alone", "with another"]
 
 
 async def test_concurrent_requests_each_leave_one_log_line(fake_openai: FakeUpstream, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from adaptive_gateway.accounts.admission import BudgetHold, Ticket
 from adaptive_gateway.accounts.estimate import estimate_prompt_tokens
+from adaptive_gateway.numbers import fround
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.state import Counters, MemoryCounters, Settlement, StateUnavailable
 from adaptive_gateway.store.models import NANO
@@ -142,7 +143,7 @@ class Finisher:
                     output_tokens=tokens_out,
                     cached_input_tokens=usage.cached_input_tokens if usage else 0,
                     cost_nano=cost_nano,
-                    latency_ms=round(ctx.elapsed_ms(), 2),
+                    latency_ms=fround(ctx.elapsed_ms(), 2),
                     estimated=estimated,
                     error=ctx.error[:300] if ctx.error else None,
                 )

@@ -29,6 +29,7 @@ from adaptive_gateway.cache.replay import StreamAssembler
 from adaptive_gateway.cache.shared import SharedTier
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.config.cache_schema import CacheConfig
+from adaptive_gateway.numbers import fround
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.types import ChatRequest, ChatResponse, Usage
@@ -235,12 +236,12 @@ class ResponseCache:
             "hit": True,
             "kind": kind,
             "key": entry.key,
-            "age_s": round(age, 3),
-            "saved_usd": round(entry.cost_usd, 8),
+            "age_s": fround(age, 3),
+            "saved_usd": fround(entry.cost_usd, 8),
             "served": f"served from cache ({kind} match, entry age {age:.1f} s)",
         }
         if score is not None:
-            note["similarity"] = round(score, 4)
+            note["similarity"] = fround(score, 4)
         ctx.notes[CACHE_NOTE] = note
         ctx.extra_headers += [(HEADER, status.encode()), (b"age", str(int(age)).encode())]
         ctx.usage = Usage()  # nothing was used upstream: 0 tokens, 0 cost for limits and budgets

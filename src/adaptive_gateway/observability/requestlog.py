@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import orjson
 
+from adaptive_gateway.numbers import fround
 from adaptive_gateway.observability.sample import Sample
 from adaptive_gateway.tasks import cancel
 
@@ -37,7 +38,7 @@ class RequestLog:
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        record["ts"] = round(time.time(), 3)
+        record["ts"] = fround(time.time(), 3)
         self._buf.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         if len(self._buf) >= 4096:
             self.flush()
@@ -70,7 +71,7 @@ class RequestLog:
 
 
 def _ms(seconds: float | None) -> float | None:
-    return round(seconds * 1000, 2) if seconds is not None else None
+    return fround(seconds * 1000, 2) if seconds is not None else None
 
 
 def record_of(s: Sample, attempts: int, content: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def record_of(s: Sample, attempts: int, content: dict[str, Any] | None = None) -
         "request_id": s.request_id,
         "route": s.route,
         "status": s.status,
-        "latency_ms": round(s.latency_s * 1000, 2),
+        "latency_ms": fround(s.latency_s * 1000, 2),
         "key": s.key_prefix or None,
         "key_id": s.key or None,
         "tenant": s.tenant or None,
@@ -95,7 +96,7 @@ def record_of(s: Sample, attempts: int, content: dict[str, Any] | None = None) -
         "ttft_ms": _ms(s.ttft_s),
         "input_tokens": s.input_tokens,
         "output_tokens": s.output_tokens,
-        "cost_usd": round(s.cost, 8),
+        "cost_usd": fround(s.cost, 8),
         "trust_level": s.trust_level,
         "trace_id": s.trace_id,
         "receipt": s.receipt_id,

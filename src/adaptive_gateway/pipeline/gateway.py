@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from adaptive_gateway.config import CompiledConfig, Model
 from adaptive_gateway.errors import ModelNotFound, PermissionDenied
+from adaptive_gateway.numbers import fround
 from adaptive_gateway.observability.requestlog import RequestLog
 from adaptive_gateway.pipeline import structured
 from adaptive_gateway.pipeline.auth import Authenticator
@@ -187,7 +188,7 @@ class Gateway:
                 "request_id": ctx.request_id,
                 "route": ctx.route,
                 "status": ctx.status,
-                "latency_ms": round(ctx.elapsed_ms(), 2),
+                "latency_ms": fround(ctx.elapsed_ms(), 2),
                 "key": p.key_prefix if p else None,
                 "tenant": p.tenant if p else None,
                 "model": ctx.request.model if ctx.request else None,
@@ -196,7 +197,7 @@ class Gateway:
                 "attempts": len(ctx.attempts) + (1 if ctx.status < 400 and dep else 0),
                 "input_tokens": usage.input_tokens if usage else 0,
                 "output_tokens": usage.output_tokens if usage else 0,
-                "cost_usd": round(ctx.cost, 8),
+                "cost_usd": fround(ctx.cost, 8),
                 "cache": ctx.notes.get("cache"),
                 "error": ctx.error,
             }

@@ -14,6 +14,7 @@ from typing import Any
 
 from adaptive_gateway.formats import openai_chat
 from adaptive_gateway.ledger.receipts import utc_stamp
+from adaptive_gateway.numbers import fround
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.routing.plan import Plan
@@ -167,8 +168,8 @@ def build_receipt(
         }
         if usage is not None
         else None,
-        "cost_usd": round(ctx.cost, 8),
-        "latency_ms": round(latency_ms, 2),
+        "cost_usd": fround(ctx.cost, 8),
+        "latency_ms": fround(latency_ms, 2),
         "content": content,
         "config_digest": ctx.config.digest,
         "policy_version": settings.version,

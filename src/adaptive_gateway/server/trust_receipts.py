@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from adaptive_gateway.formats import openai_chat
 from adaptive_gateway.ledger.receipts import utc_stamp
 from adaptive_gateway.numbers import fround
@@ -174,6 +176,75 @@ def build_receipt(
         "config_digest": ctx.config.digest,
         "policy_version": settings.version,
     }
+
+
+# The receipt of a recalled repeat (cache/recall.py) differs from the previous repeat's only in these
+# fields, when it succeeded the same way (no error, no deployment, no attempts, no route plan): its JSON
+# is then the previous one's bytes with these values put back in (``receipt_json``).
+PER_REQUEST = ("id", "ts", "request_id", "cache", "latency_ms")
+_MARK = "\ue000agw-receipt-field-{}\ue000"  # a private-use character: never in a receipt's own text
+
+
+def receipt_json(
+    ctx: RequestContext, settings: TrustSettings, *, latency_ms: float, ended_at: float
+) -> bytes:
+    """``orjson.dumps(build_receipt(...))``, byte for byte; for a recalled repeat from a template kept
+    with its recall record (``Recalled.derived``), filled with this request's values."""
+    derived: dict[str, Any] | None = getattr(ctx.notes.get(REPLAY_NOTE), "derived", None)
+    if (
+        derived is None
+        or ctx.error is not None
+        or ctx.deployment is not None
+        or ctx.attempts
+        or ctx.fallbacks
+        or PLAN_NOTE in ctx.notes
+    ):
+        return orjson.dumps(build_receipt(ctx, settings, latency_ms=latency_ms, ended_at=ended_at))
+    p, usage = ctx.principal, ctx.usage
+    # everything else the receipt reads: the same for every repeat of one record
+    key = (
+        settings,
+        ctx.config,
+        ctx.route,
+        ctx.status,
+        (p.id, p.kind, p.key_prefix, p.tenant) if p is not None else None,
+        (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) if usage is not None else None,
+        ctx.cost,
+    )
+    kept = derived.get("receipt_json")
+    if kept is None or kept[0] != key:
+        kept = derived["receipt_json"] = (key, _template(ctx, settings))
+    parts: list[bytes] | None = kept[1]
+    if parts is None:  # a value of the request held a marker: built the whole way
+        return orjson.dumps(build_receipt(ctx, settings, latency_ms=latency_ms, ended_at=ended_at))
+    values = (
+        ctx.notes.get(RECEIPT_NOTE),
+        utc_stamp(int(ended_at), "%Y-%m-%dT%H:%M:%SZ"),
+        ctx.request_id,
+        ctx.notes.get("cache"),
+        fround(latency_ms, 2),
+    )
+    out = [parts[0]]
+    for value, part in zip(values, parts[1:], strict=True):
+        out += (orjson.dumps(value), part)
+    return b"".join(out)
+
+
+def _template(ctx: RequestContext, settings: TrustSettings) -> list[bytes] | None:
+    """The receipt's JSON cut around the per-request fields, or None when it cannot be cut cleanly."""
+    receipt = build_receipt(ctx, settings, latency_ms=0.0, ended_at=0.0)
+    marks = [_MARK.format(name) for name in PER_REQUEST]
+    receipt.update(zip(PER_REQUEST, marks, strict=True))
+    rest = orjson.dumps(receipt)
+    parts = []
+    for mark in marks:
+        quoted = orjson.dumps(mark)
+        if rest.count(quoted) != 1:
+            return None
+        head, _, rest = rest.partition(quoted)
+        parts.append(head)
+    parts.append(rest)
+    return parts
 
 
 def response_body(ctx: RequestContext) -> dict[str, Any] | None:

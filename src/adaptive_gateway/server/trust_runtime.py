@@ -28,7 +28,7 @@ from adaptive_gateway.ledger.receipts import RECEIPTS_DIR, ReceiptStore
 from adaptive_gateway.ledger.runs import RUNS_DIR, RunStore
 from adaptive_gateway.ledger.writer import BackgroundWriter
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, build_receipt, run_parts
+from adaptive_gateway.server.trust_receipts import RECEIPT_NOTE, build_receipt, receipt_json, run_parts
 from adaptive_gateway.tasks import cancel
 from adaptive_gateway.trust.decision import TRUST_NOTE, TrustDecision
 from adaptive_gateway.trust.memory_sources import SHARE_FILE as MEMORY_READS_FILE
@@ -92,10 +92,15 @@ class TrustRuntime:
         )
         if not record and not settings.receipts.enabled:
             return
-        receipt = build_receipt(ctx, settings, latency_ms=ctx.elapsed_ms(), ended_at=time.time())
+        latency_ms, ended_at = ctx.elapsed_ms(), time.time()
+        if not record:  # the receipt alone (a recalled repeat's from its template)
+            self.writer.submit(
+                (rid, receipt_json(ctx, settings, latency_ms=latency_ms, ended_at=ended_at), None)
+            )
+            return
+        receipt = build_receipt(ctx, settings, latency_ms=latency_ms, ended_at=ended_at)
         line = orjson.dumps(receipt) if settings.receipts.enabled else None
-        run = run_parts(ctx, receipt, decision) if record and decision is not None else None
-        self.writer.submit((rid, line, run))
+        self.writer.submit((rid, line, run_parts(ctx, receipt, decision) if decision is not None else None))
 
     # ---- background ---------------------------------------------------------------------------------
 

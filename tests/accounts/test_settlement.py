@@ -33,7 +33,7 @@ def test_cost_header_equals_usage_row_rollup_and_spend(gw: GatewayThread, home_d
     created = create_key(gw.url, budget_usd=10)
     costs = []
     for _ in range(5):
-        resp = chat(gw.url, created["key"])
+        resp = last = chat(gw.url, created["key"])
         usage = resp.json()["usage"]
         cost = float(resp.headers["x-adaptive-cost-usd"])
         assert cost == pytest.approx((usage["prompt_tokens"] * 1.0 + usage["completion_tokens"] * 2.0) / 1e6)
@@ -42,6 +42,30 @@ def test_cost_header_equals_usage_row_rollup_and_spend(gw: GatewayThread, home_d
     rows = query(home_db, "SELECT cost_nano, input_tokens, output_tokens, status, model, provider FROM usage")
     assert len(rows) == 5 and all(r[3] == 200 and r[4] == "gpt-test" and r[5] == "fake" for r in rows)
     assert sum(r[0] for r in rows) == round(sum(costs) * 1e9)
+    # every column of a row (the finisher builds rows positionally: a field out of place shows here)
+    usage = last.json()["usage"]
+    rid = last.headers["x-request-id"]
+    assert rid.replace("_", "").isalnum()  # the gateway's own id: safe in the SQL text
+    row = query(home_db, f"SELECT * FROM usage WHERE request_id = '{rid}'")
+    cols = [c[1] for c in query(home_db, "PRAGMA table_info(usage)")]
+    got = dict(zip(cols, row[0], strict=True))
+    assert got.pop("id") > 0 and got.pop("created_at") and 0 < got.pop("latency_ms") < 60_000
+    assert got == {
+        "request_id": last.headers["x-request-id"],
+        "key_id": created["id"],
+        "tenant_id": created.get("tenant"),
+        "model": "gpt-test",
+        "provider": "fake",
+        "deployment": last.headers["x-adaptive-deployment"],
+        "route": "openai_chat",
+        "status": 200,
+        "input_tokens": usage["prompt_tokens"],
+        "output_tokens": usage["completion_tokens"],
+        "cached_input_tokens": 0,
+        "cost_nano": round(costs[-1] * 1e9),
+        "estimated": 0,
+        "error": None,
+    }
     assert query(home_db, "SELECT SUM(cost_nano), SUM(requests) FROM spend WHERE scope='key'") == [
         (round(sum(costs) * 1e9), 5)
     ]

@@ -95,6 +95,9 @@ def test_a_repeat_is_recalled_and_leaves_the_same_evidence(
     assert rec["request_id"] == repeats[-1].headers["x-request-id"]
     assert rec["content"]["hashes"] and rec["model"] == "gpt-test"
     assert rec["principal"]["kind"] == "virtual"
+    # the route reflector counts the repeats under the hit's route and task type, like the decoded hit
+    reflector = next(f.__self__ for f in gw.app.gateway.finishers if getattr(f, "__name__", "") == "observe")
+    assert reflector.pending()[("gpt-test", "-", "chat")].requests == 4  # the decoded hit and 3 repeats
 
     # a usage row for every request, the recalled ones included (hits at no cost)
     def usage() -> list[dict[str, Any]]:

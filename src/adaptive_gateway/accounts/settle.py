@@ -129,23 +129,23 @@ class Finisher:
         queue = self.acc.queue
         if queue is not None:
             queue.add_usage(
-                UsageRow(
-                    request_id=ctx.request_id,
-                    created_at=time.time(),
-                    key_id=p.id if virtual and p else None,
-                    tenant_id=p.tenant if p else None,
-                    model=dep.model_name if dep else (req.model if req else ""),
-                    provider=dep.provider.name if dep else None,
-                    deployment=dep.id if dep else None,
-                    route=ctx.route,
-                    status=ctx.status,
-                    input_tokens=tokens_in,
-                    output_tokens=tokens_out,
-                    cached_input_tokens=usage.cached_input_tokens if usage else 0,
-                    cost_nano=cost_nano,
-                    latency_ms=fround(ctx.elapsed_ms(), 2),
-                    estimated=estimated,
-                    error=ctx.error[:300] if ctx.error else None,
+                UsageRow(  # positional, in the fields' order: a third of what 16 keywords cost
+                    ctx.request_id,  # request_id
+                    time.time(),  # created_at
+                    p.id if virtual and p else None,  # key_id
+                    p.tenant if p else None,  # tenant_id
+                    dep.model_name if dep else (req.model if req else ""),  # model
+                    dep.provider.name if dep else None,  # provider
+                    dep.id if dep else None,  # deployment
+                    ctx.route,  # route
+                    ctx.status,  # status
+                    tokens_in,  # input_tokens
+                    tokens_out,  # output_tokens
+                    usage.cached_input_tokens if usage else 0,  # cached_input_tokens
+                    cost_nano,  # cost_nano
+                    fround(ctx.elapsed_ms(), 2),  # latency_ms
+                    estimated,  # estimated
+                    ctx.error[:300] if ctx.error else None,  # error
                 )
             )
         for attempt in ctx.attempts:

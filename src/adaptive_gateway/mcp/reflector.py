@@ -21,6 +21,7 @@ from typing import Any
 from adaptive_gateway.mcp.memory_service import MemoryService
 from adaptive_gateway.memory import ItemNotFound, ItemType, MemoryItem
 from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 
 log = logging.getLogger("adaptive_gateway.mcp.reflector")
 
@@ -96,7 +97,13 @@ class RouteReflector:
         if ctx.request is None or ctx.status in (401, 403):
             return
         dep = ctx.deployment
-        key = (ctx.request.model, dep.id if dep else "-", task_type(ctx))
+        derived = getattr(ctx.notes.get(REPLAY_NOTE), "derived", None) if dep is None else None
+        if derived is not None:  # a recalled repeat: the same request and headers, so the same task type
+            key = derived.get("reflector")
+            if key is None:
+                key = derived["reflector"] = (ctx.request.model, "-", task_type(ctx))
+        else:
+            key = (ctx.request.model, dep.id if dep else "-", task_type(ctx))
         stats = self._pending.get(key)
         if stats is None:
             stats = self._pending[key] = RouteStats()

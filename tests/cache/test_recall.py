@@ -13,13 +13,18 @@ import httpx
 import orjson
 import pytest
 
-from adaptive_gateway.cache.entry import Entry
-from adaptive_gateway.cache.recall import RecallMemo
+from adaptive_gateway.cache.entry import Entry, encode_response
+from adaptive_gateway.cache.recall import AnswerTemplate, RecallMemo
 from adaptive_gateway.config import compile_config, parse_config
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.pipeline.context import Principal, RequestContext
 from adaptive_gateway.server.trust_receipts import PER_REQUEST
-from adaptive_gateway.types import ChatRequest
+from adaptive_gateway.trust.restore import restore_response
+from adaptive_gateway.types import ChatRequest, ChatResponse, Choice, ContentPart, Message, Usage
+from adaptive_gateway.wire.anthropic import AnthropicMessagesWire
+from adaptive_gateway.wire.gemini import GeminiWire
+from adaptive_gateway.wire.openai_chat import OpenAIChatWire
+from adaptive_gateway.wire.openai_responses import OpenAIResponsesWire
 from tests.cache.support import (
     ADMIN,
     CHAT,
@@ -114,17 +119,25 @@ def test_a_recalled_repeat_gets_the_receipt_the_full_path_builds(gw: GatewayThre
     every field but the per-request ones equals the receipt of the hit decoded the full way, and the
     per-request values (a client's own request id included, with characters JSON must escape) are its own."""
     key = create_key(gw)
-    warm(gw, key)
-    full = receipt(gw, send(gw, key, **{"x-request-id": "full-path"}))  # a new id: still a repeat
-    assert recalled(gw) == 1
+    before = cache_of(gw).stats.stored
+    assert send(gw, key).headers["x-cache"] == "miss"
+    stored(gw, before + 1)
+    decoded = send(gw, key)  # a hit decoded the full way (remembered): the reference
+    assert decoded.headers["x-cache"] == "hit" and recalled(gw) == 0
+    full = receipt(gw, decoded)
     odd_id = 'mine "quoted" \\ </script>'
-    repeats = [send(gw, key, **{"x-request-id": odd_id}), send(gw, key)]
+    repeats = [send(gw, key, **{"x-request-id": odd_id}), send(gw, key), send(gw, key)]
     assert recalled(gw) == 3
     for resp in repeats:
         got = receipt(gw, resp)
         assert got["id"] == resp.headers["x-adaptive-receipt"] and got["id"] != full["id"]
         assert got["request_id"] == resp.headers["x-request-id"]
         assert got["cache"]["status"] == "hit" and got["latency_ms"] >= 0
+        # the answer: the first repeat's bytes (cache/recall.py AnswerTemplate) with its own id and time
+        answer = resp.json()
+        assert answer.pop("id") == "chatcmpl-" + resp.headers["x-request-id"]
+        assert answer.pop("created") >= decoded.json()["created"]
+        assert answer == {k: v for k, v in decoded.json().items() if k not in ("id", "created")}
         assert {k: v for k, v in got.items() if k not in PER_REQUEST} == {
             k: v for k, v in full.items() if k not in PER_REQUEST
         }
@@ -310,3 +323,68 @@ def test_gemini_repeats_are_recalled_with_the_route_model(gw: GatewayThread) -> 
     assert all(a.json()["candidates"][0]["content"]["parts"][0]["text"] == text for a in answers)
     other = ask("/v1beta/models/nope:generateContent")  # the same bytes for another model: not a repeat
     assert other.status_code == 404 and recalled(gw) == 2
+
+
+# ---- the answer template ------------------------------------------------------------------------------
+
+ANSWER = Entry(
+    "k",
+    "m",
+    "s",
+    encode_response(
+        ChatResponse(
+            id="chatcmpl-1",
+            model="gpt-test",
+            choices=[
+                Choice(0, Message("assistant", [ContentPart("text", 'an "answer"\nwith ünïcode')]), "stop")
+            ],
+            usage=Usage(12, 3),
+        )
+    ),
+    0.0,
+    1e12,
+    0.0,
+)
+REQUESTS: dict[str, tuple[Any, dict[str, Any], dict[str, str]]] = {
+    "openai": (OpenAIChatWire(), {"model": "m", "messages": [{"role": "user", "content": "hi"}]}, {}),
+    "gemini": (GeminiWire(), {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, {"model": "m"}),
+    "anthropic": (
+        AnthropicMessagesWire(),
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        {},
+    ),
+    "responses": (OpenAIResponsesWire(), {"model": "m", "input": "hi"}, {}),
+}
+
+
+@pytest.mark.parametrize("name", ["openai", "gemini"])
+def test_the_answer_template_gives_what_the_format_renders(name: str) -> None:
+    wire, body, params = REQUESTS[name]
+    req = wire.decode(body, params)
+    template = AnswerTemplate.build(wire.render, ANSWER.response, req)
+    assert template is not None
+    for rid, created in (("chatcmpl-req_1", 1_700_000_000), ('chatcmpl-"odd" \\ </script> ü', 5), ("", 1)):
+        resp = ANSWER.response()
+        resp.id, resp.created = rid, created
+        filled = template.fill(rid, created)
+        assert filled == wire.render(resp, req)
+        resp.raw_bytes = filled  # what the cache stage hands on: sent as it is
+        assert wire.render(resp, req) == filled
+
+
+@pytest.mark.parametrize("name", ["anthropic", "responses"])
+def test_formats_that_render_their_own_way_get_no_template(name: str) -> None:
+    wire, body, params = REQUESTS[name]
+    assert AnswerTemplate.build(wire.render, ANSWER.response, wire.decode(body, params)) is None
+
+
+def test_a_restored_answer_drops_bytes_it_cannot_restore() -> None:
+    resp = ANSWER.response()
+    resp.choices[0].message.content[0].text = "mail [[EMAIL_1]]"
+    resp.raw_bytes = b'{"choices": "mail [[EMAIL_1]]"}'  # rendered before the restore
+    restore_response(resp, {"[[EMAIL_1]]": "a@b.example"})
+    assert resp.raw_bytes is None and resp.choices[0].message.text() == "mail a@b.example"
+    untouched = ANSWER.response()
+    untouched.raw_bytes = b"kept"
+    restore_response(untouched, {})
+    assert untouched.raw_bytes == b"kept"

@@ -19,13 +19,16 @@ How a repeat is recognised:
 A recalled request then runs the pipeline as usual with that request and those notes: the stages that
 cannot be replayed (admission: rate limits, budgets) run again, the replayable ones are skipped
 (``Gateway.plan``), the cache stage answers from the entry, and every finisher runs (receipt, usage
-row, metrics, log), so a recalled hit leaves the same evidence as any other hit.
+row, metrics, log), so a recalled hit leaves the same evidence as any other hit. What those derive from
+the shared request and notes is kept with the record (``Recalled.derived``): the receipt's template
+(server/trust_receipts.py), the route reflector's key, and the answer rendered in the client's format
+(:class:`AnswerTemplate`), so a repeat fills in its own ids and times instead of encoding it all again.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,8 +37,8 @@ import orjson
 from adaptive_gateway.cache.entry import Entry
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
-from adaptive_gateway.types import ChatRequest
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE, Render
+from adaptive_gateway.types import ChatRequest, ChatResponse
 
 RAW_NOTE = "cache.raw"  # the request's bytes, digested with caller and headers when needed (_Raw)
 # headers that differ on every request by design and never change an answer or a stage's decision
@@ -76,6 +79,7 @@ class Recalled:
     score: float | None
     plan: Any  # the CachePlan of the hit (cache/service.py)
     size: int  # of the request body: a body of a size no record has is not even digested
+    render: Render | None = None  # the client format's rendering of the answer (``AnswerTemplate``)
     # what finishers derive from the (shared) request and notes once for all its repeats, by name
     derived: dict[str, Any] = field(default_factory=dict)
 
@@ -109,11 +113,18 @@ class RecallMemo:
         h.update(orjson.dumps(who))
         return h.digest()
 
-    def peek(self, ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> Recalled | None:
+    def peek(
+        self,
+        ctx: RequestContext,
+        wire: str,
+        raw: bytes,
+        params: Mapping[str, str],
+        render: Render | None = None,
+    ) -> Recalled | None:
         """The record for these bytes whose config and stage stamps still hold (the caller then checks
         its cache entry). The bytes are kept on ``ctx`` for :meth:`remember`; they are digested only
         when a record has a body of their size (most new requests cost a dict lookup here)."""
-        raw_note = ctx.notes[RAW_NOTE] = _Raw(wire, raw, params)
+        raw_note = ctx.notes[RAW_NOTE] = _Raw(wire, raw, params, render)
         if len(raw) not in self._sizes:
             return None
         key = raw_note.key(ctx)
@@ -145,7 +156,9 @@ class RecallMemo:
         notes = {name: ctx.notes[name] for name in names if name in ctx.notes}
         key = raw_note.key(ctx)
         self._drop(key)
-        self._data[key] = Recalled(ctx.request, notes, stamps, ctx.config, entry, kind, score, plan, size)
+        self._data[key] = Recalled(
+            ctx.request, notes, stamps, ctx.config, entry, kind, score, plan, size, raw_note.render
+        )
         self._sizes[size] = self._sizes.get(size, 0) + 1
         self._bytes += size
         while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
@@ -174,13 +187,70 @@ class RecallMemo:
 class _Raw:
     """A request's bytes as the server read them, digested on first need."""
 
-    __slots__ = ("_key", "params", "raw", "wire")
+    __slots__ = ("_key", "params", "raw", "render", "wire")
 
-    def __init__(self, wire: str, raw: bytes, params: Mapping[str, str]) -> None:
-        self.wire, self.raw, self.params = wire, raw, params
+    def __init__(self, wire: str, raw: bytes, params: Mapping[str, str], render: Render | None) -> None:
+        self.wire, self.raw, self.params, self.render = wire, raw, params, render
         self._key: bytes | None = None
 
     def key(self, ctx: RequestContext) -> bytes:
         if self._key is None:
             self._key = RecallMemo.digest(ctx, self.wire, self.raw, self.params)
         return self._key
+
+
+class AnswerTemplate:
+    """A recalled request's non-streamed answer as its client format renders it, cut around the two
+    values that differ between repeats (the response id and its ``created`` time): each repeat then
+    gets the rendered bytes with its own values put in, instead of an encoding of the whole answer.
+
+    Built by rendering the cached answer twice with different marker values; kept only when the
+    markers appear at most once each and filling the cut first rendering with the second's values
+    gives the second rendering byte for byte, and when the format sends an answer's ``raw_bytes`` as
+    they are (OpenAI chat, Gemini: the filled bytes reach the client that way). Other formats, and one
+    that derives its own ids or renders anything else that changes, render the whole way."""
+
+    __slots__ = ("kinds", "parts")
+
+    _IDS = ("\ue000agw-answer-id-1\ue000", "\ue000agw-answer-id-2\ue000")
+    _TIMES = (1_234_567_891, 1_987_654_321)
+
+    def __init__(self, parts: list[bytes], kinds: list[str]) -> None:
+        self.parts, self.kinds = parts, kinds
+
+    @classmethod
+    def build(
+        cls, render: Render, answer: Callable[[], ChatResponse], req: ChatRequest
+    ) -> AnswerTemplate | None:
+        probe = answer()
+        probe.raw_bytes = b"\x00probe"
+        if render(probe, req) != probe.raw_bytes:
+            return None  # a format that does not send an answer's bytes as they are (Anthropic, Responses)
+        outs = []
+        for rid, created in zip(cls._IDS, cls._TIMES, strict=True):
+            resp = answer()
+            resp.id, resp.created = rid, created
+            outs.append(render(resp, req))
+        first = outs[0]
+        slots = []
+        for value, kind in ((cls._IDS[0].encode(), "id"), (str(cls._TIMES[0]).encode(), "created")):
+            found = first.count(value)
+            if found > 1:
+                return None
+            if found:
+                slots.append((first.index(value), len(value), kind))
+        parts, kinds, pos = [], [], 0
+        for at, size, kind in sorted(slots):
+            parts.append(first[pos:at])
+            kinds.append(kind)
+            pos = at + size
+        parts.append(first[pos:])
+        template = cls(parts, kinds)
+        return template if template.fill(cls._IDS[1], cls._TIMES[1]) == outs[1] else None
+
+    def fill(self, rid: str, created: int) -> bytes:
+        values = {"id": orjson.dumps(rid)[1:-1], "created": str(created).encode()}
+        out = [self.parts[0]]
+        for kind, part in zip(self.kinds, self.parts[1:], strict=True):
+            out += (values[kind], part)
+        return b"".join(out)

@@ -24,14 +24,14 @@ from adaptive_gateway.cache.entry import Entry, Selector, canonical, encode_resp
 from adaptive_gateway.cache.keys import context_key, request_key, scope_of, semantic_text
 from adaptive_gateway.cache.local import LocalCache
 from adaptive_gateway.cache.policy import CacheDecision, CachePolicy
-from adaptive_gateway.cache.recall import Recalled, RecallMemo
+from adaptive_gateway.cache.recall import AnswerTemplate, Recalled, RecallMemo
 from adaptive_gateway.cache.replay import StreamAssembler
 from adaptive_gateway.cache.shared import SharedTier
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.config.cache_schema import CacheConfig
 from adaptive_gateway.numbers import fround
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE, Render
 from adaptive_gateway.types import ChatRequest, ChatResponse, Usage
 
 log = logging.getLogger("adaptive_gateway.cache")
@@ -108,12 +108,14 @@ class ResponseCache:
 
     # ---- lookup (a pipeline stage) ----------------------------------------------------------------------
 
-    def recall(self, ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> bool:
+    def recall(
+        self, ctx: RequestContext, wire: str, render: Render, raw: bytes, params: Mapping[str, str]
+    ) -> bool:
         """Before decoding: a byte-identical repeat of a request the cache answered gets that request
         and the replayable stages' notes back (``Gateway.recall``; see cache/recall.py)."""
         if not self._policy.active:
             return False
-        rec = self.memo.peek(ctx, wire, raw, params)
+        rec = self.memo.peek(ctx, wire, raw, params, render)
         if rec is None:
             return False
         now, entry = self.clock(), rec.entry
@@ -128,9 +130,21 @@ class ResponseCache:
         return True
 
     def replay(self, ctx: RequestContext, rec: Recalled) -> ChatResponse:
-        """The cache stage's answer for a recalled request (admission already ran again)."""
+        """The cache stage's answer for a recalled request (admission already ran again). A
+        non-streamed one carries its rendering in the client's format (``raw_bytes``, from the record's
+        :class:`AnswerTemplate`): the server sends those bytes unless a later step changes the answer
+        (the trust restore then drops them, and the answer renders the whole way)."""
         ctx.notes[PLAN_NOTE] = rec.plan
-        return self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock())
+        resp = self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock())
+        if rec.render is not None and not rec.request.stream:
+            derived = rec.derived
+            kept = derived.get("answer")
+            if kept is None or kept[0] is not rec.entry:
+                template = AnswerTemplate.build(rec.render, rec.entry.response, rec.request)
+                kept = derived["answer"] = (rec.entry, template)
+            if kept[1] is not None:
+                resp.raw_bytes = kept[1].fill(resp.id, resp.created)
+        return resp
 
     async def lookup(self, ctx: RequestContext) -> ChatResponse | None:
         """The cached answer for ``ctx.request``, or None (and a plan for :meth:`store`)."""

@@ -25,7 +25,7 @@ from adaptive_gateway.providers.base import Adapter
 from adaptive_gateway.providers.registry import build_registry
 from adaptive_gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
 from adaptive_gateway.routing.plan import CandidateFilter, Plan, Strategy, WeightedRandom
-from adaptive_gateway.types import ChatResponse
+from adaptive_gateway.types import ChatRequest, ChatResponse
 
 log = logging.getLogger("adaptive_gateway")
 
@@ -47,8 +47,11 @@ ReadinessCheck = Callable[[], Awaitable[tuple[str, bool, str]]]
 # set on a request recalled as a byte-identical repeat (cache/recall.py): its notes hold what the
 # replayable stages (those with ``replay_stamp``) decided for the original, so they are skipped
 REPLAY_NOTE = "replayed"
-# before decoding: (ctx, wire name, raw body, path params) -> True when ctx.request and notes were recalled
-Recall = Callable[[RequestContext, str, bytes, Mapping[str, str]], bool]
+# the client format's rendering of a non-streamed answer (``Wire.render``)
+Render = Callable[[ChatResponse, ChatRequest], bytes]
+# before decoding: (ctx, wire name, its render, raw body, path params) -> True when ctx.request and notes
+# were recalled
+Recall = Callable[[RequestContext, str, Render, bytes, Mapping[str, str]], bool]
 
 
 class Answered(Exception):

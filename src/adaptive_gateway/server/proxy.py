@@ -106,7 +106,9 @@ async def chat(gw: Gateway, http: Http, wire: Wire, params: dict[str, str]) -> N
     try:
         gw.authenticate(ctx, http.query.get("key"))
         raw = await http.body(gw.config.source.server.max_body_bytes)
-        if gw.recall is None or not gw.recall(ctx, wire.name, raw, params):  # a repeat skips the decode
+        if gw.recall is None or not gw.recall(
+            ctx, wire.name, wire.render, raw, params
+        ):  # a repeat: no decode
             ctx.request = wire.decode(decode_json(raw), params)
         req = ctx.request
         assert req is not None

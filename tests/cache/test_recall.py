@@ -336,7 +336,11 @@ ANSWER = Entry(
             id="chatcmpl-1",
             model="gpt-test",
             choices=[
-                Choice(0, Message("assistant", [ContentPart("text", 'an "answer"\nwith ünïcode')]), "stop")
+                Choice(
+                    0,
+                    Message("assistant", [ContentPart("text", 'an "answer"\nwith ünïcode, 100 % and %s')]),
+                    "stop",
+                )
             ],
             usage=Usage(12, 3),
         )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -210,13 +211,21 @@ class AnswerTemplate:
     they are (OpenAI chat, Gemini: the filled bytes reach the client that way). Other formats, and one
     that derives its own ids or renders anything else that changes, render the whole way."""
 
-    __slots__ = ("kinds", "parts")
+    __slots__ = ("_fmt", "_pick")
 
     _IDS = ("\ue000agw-answer-id-1\ue000", "\ue000agw-answer-id-2\ue000")
     _TIMES = (1_234_567_891, 1_987_654_321)
+    _KINDS = ("id", "created")  # the order of the values ``fill`` picks from
 
     def __init__(self, parts: list[bytes], kinds: list[str]) -> None:
-        self.parts, self.kinds = parts, kinds
+        # the rendering as a %-format (its own % doubled): one C call fills it, whatever the order
+        self._fmt = b"%s".join(part.replace(b"%", b"%%") for part in parts)
+        picks = [self._KINDS.index(kind) for kind in kinds]
+        self._pick: Callable[[tuple[bytes, bytes]], tuple[bytes, ...]] = lambda values: tuple(
+            values[i] for i in picks
+        )
+        if len(picks) >= 2:
+            self._pick = itemgetter(*picks)
 
     @classmethod
     def build(
@@ -249,8 +258,4 @@ class AnswerTemplate:
         return template if template.fill(cls._IDS[1], cls._TIMES[1]) == outs[1] else None
 
     def fill(self, rid: str, created: int) -> bytes:
-        values = {"id": orjson.dumps(rid)[1:-1], "created": str(created).encode()}
-        out = [self.parts[0]]
-        for kind, part in zip(self.kinds, self.parts[1:], strict=True):
-            out += (values[kind], part)
-        return b"".join(out)
+        return self._fmt % self._pick((orjson.dumps(rid)[1:-1], b"%d" % created))

@@ -106,8 +106,11 @@ class RecallMemo:
     @staticmethod
     def digest(ctx: RequestContext, wire: str, raw: bytes, params: Mapping[str, str]) -> bytes:
         headers = ctx.headers
-        if not PER_REQUEST_HEADERS.isdisjoint(headers):
-            headers = {k: v for k, v in headers.items() if k not in PER_REQUEST_HEADERS}
+        varying = PER_REQUEST_HEADERS.intersection(headers)  # content-length, at least, on every POST
+        if varying:
+            headers = headers.copy()
+            for name in varying:
+                del headers[name]
         p = ctx.principal
         who = (wire, p.id if p else "", p.kind if p else "", ctx.provider_key or "", params, headers)
         h = hashlib.sha256(raw)  # hashed in hardware on server CPUs (see trust/memo.py)
@@ -176,7 +179,11 @@ class RecallMemo:
                 del self._sizes[rec.size]
 
     def _stamps(self, ctx: RequestContext) -> tuple[object, ...] | None:
-        stamps = tuple(stage.replay_stamp(ctx) for stage in self.stages or ())
+        stages = self.stages or ()
+        if len(stages) == 1:  # the usual case (the trust stage): no generator on every request
+            stamp = stages[0].replay_stamp(ctx)
+            return None if stamp is None else (stamp,)
+        stamps = tuple([stage.replay_stamp(ctx) for stage in stages])
         return None if any(s is None for s in stamps) else stamps
 
     def clear(self) -> None:

@@ -107,7 +107,9 @@ def context_sources(headers: Mapping[str, str], notes: Mapping[str, Any]) -> dic
 def unlabelled_memory(headers: Mapping[str, str]) -> list[str]:
     """The ``memory:<id>`` items of ``x-context-sources`` given without a level."""
     raw = headers.get(SOURCES_HEADER)
-    items = (item.strip() for item in raw.split(",")) if raw else ()
+    if not raw:
+        return []  # the usual case, on every request: no generator, no list comprehension
+    items = (item.strip() for item in raw.split(","))
     return [item for item in items if item.startswith(MEMORY_PREFIX) and "=" not in item]
 
 

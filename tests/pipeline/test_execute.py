@@ -193,9 +193,12 @@ async def test_open_breaker_skips_without_a_call(
     await gw.complete(context(gw))
     assert len(a.received) == 5
     clock.advance(300 * 1.1 + 1)
-    for _ in range(3):  # three probes close it
+    breaker = gw.executor.router.state(dep_a).breaker
+    for _ in range(30):  # three probes close it (a request may still go to b: weighted, health-scaled)
         await gw.complete(context(gw))
-    assert gw.executor.router.state(dep_a).breaker.name == "closed" and len(a.received) == 8
+        if breaker.name == "closed":
+            break
+    assert breaker.name == "closed" and len(a.received) == 8
 
 
 async def test_filters_apply_to_fallbacks(

@@ -5,6 +5,7 @@ upstream; the memo's own rules as units."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from adaptive_gateway.cache.entry import Entry, encode_response
 from adaptive_gateway.cache.recall import AnswerTemplate, RecallMemo
+from adaptive_gateway.cache.replay import stream_body
 from adaptive_gateway.config import compile_config, parse_config
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.pipeline.context import Principal, RequestContext
@@ -300,6 +302,8 @@ def test_sdk_streams_and_other_formats_are_recalled_too(gw: GatewayThread) -> No
         with claude.messages.stream(**body, extra_body={"temperature": 0}) as stream:  # type: ignore[arg-type]
             assert stream.response.headers["x-cache"] == "hit"
             texts.append("".join(stream.text_stream))
+            # each repeat's stream carries its own id (the template filled with the request id)
+            assert stream.get_final_message().id == "msg_" + stream.response.headers["x-request-id"]
     assert texts == [first.content[0].text] * 3 and recalled(gw) == 4
 
 
@@ -361,15 +365,18 @@ REQUESTS: dict[str, tuple[Any, dict[str, Any], dict[str, str]]] = {
 }
 
 
+IDS = ("req_1", 'mine "odd" \\ </script> ü', "with-dashes-1", "")
+
+
 @pytest.mark.parametrize("name", ["openai", "gemini"])
 def test_the_answer_template_gives_what_the_format_renders(name: str) -> None:
     wire, body, params = REQUESTS[name]
     req = wire.decode(body, params)
-    template = AnswerTemplate.build(wire.render, ANSWER.response, req)
+    template = AnswerTemplate.for_json(wire, ANSWER.response, req)
     assert template is not None
-    for rid, created in (("chatcmpl-req_1", 1_700_000_000), ('chatcmpl-"odd" \\ </script> ü', 5), ("", 1)):
+    for rid, created in zip(IDS, (1_700_000_000, 5, 1, 99), strict=True):
         resp = ANSWER.response()
-        resp.id, resp.created = rid, created
+        resp.id, resp.created = "chatcmpl-" + rid, created
         filled = template.fill(rid, created)
         assert filled == wire.render(resp, req)
         resp.raw_bytes = filled  # what the cache stage hands on: sent as it is
@@ -377,9 +384,34 @@ def test_the_answer_template_gives_what_the_format_renders(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["anthropic", "responses"])
-def test_formats_that_render_their_own_way_get_no_template(name: str) -> None:
+def test_formats_that_render_their_own_way_get_no_json_template(name: str) -> None:
     wire, body, params = REQUESTS[name]
-    assert AnswerTemplate.build(wire.render, ANSWER.response, wire.decode(body, params)) is None
+    assert AnswerTemplate.for_json(wire, ANSWER.response, wire.decode(body, params)) is None
+
+
+@pytest.mark.parametrize("name", ["openai", "gemini", "anthropic"])
+def test_the_stream_template_gives_the_stream_the_format_renders(name: str) -> None:
+    wire, body, params = REQUESTS[name]
+    req = wire.decode({**body, "stream": True}, params)
+    for _ in range(5):  # stream renderers stamp the current second: compare within one
+        second = int(time.time())
+        template = AnswerTemplate.for_stream(wire, ANSWER.response, req)
+        assert template is not None
+        expected = []
+        for rid in IDS:
+            resp = ANSWER.response()
+            resp.id = "chatcmpl-" + rid
+            expected.append(stream_body(wire, req, resp, resp.id))
+        if int(time.time()) == second:
+            break
+    assert [template.fill(rid) for rid in IDS] == expected
+    assert b"[DONE]" in expected[0] or b"message_stop" in expected[0] or b"finishReason" in expected[0]
+
+
+def test_a_format_that_makes_its_own_ids_gets_no_stream_template() -> None:
+    wire, body, params = REQUESTS["responses"]
+    req = wire.decode({**body, "stream": True}, params)
+    assert AnswerTemplate.for_stream(wire, ANSWER.response, req) is None
 
 
 def test_a_restored_answer_drops_bytes_it_cannot_restore() -> None:

@@ -36,10 +36,12 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from adaptive_gateway.cache.entry import Entry
+from adaptive_gateway.cache.replay import stream_body
 from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.pipeline.gateway import REPLAY_NOTE, Render
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.types import ChatRequest, ChatResponse
+from adaptive_gateway.wire.base import Wire
 
 RAW_NOTE = "cache.raw"  # the request's bytes, digested with caller and headers when needed (_Raw)
 # headers that differ on every request by design and never change an answer or a stage's decision
@@ -80,7 +82,7 @@ class Recalled:
     score: float | None
     plan: Any  # the CachePlan of the hit (cache/service.py)
     size: int  # of the request body: a body of a size no record has is not even digested
-    render: Render | None = None  # the client format's rendering of the answer (``AnswerTemplate``)
+    fmt: Wire | None = None  # the client's format, which renders the answer (``AnswerTemplate``)
     # what finishers derive from the (shared) request and notes once for all its repeats, by name
     derived: dict[str, Any] = field(default_factory=dict)
 
@@ -123,12 +125,12 @@ class RecallMemo:
         wire: str,
         raw: bytes,
         params: Mapping[str, str],
-        render: Render | None = None,
+        fmt: Wire | None = None,
     ) -> Recalled | None:
         """The record for these bytes whose config and stage stamps still hold (the caller then checks
         its cache entry). The bytes are kept on ``ctx`` for :meth:`remember`; they are digested only
         when a record has a body of their size (most new requests cost a dict lookup here)."""
-        raw_note = ctx.notes[RAW_NOTE] = _Raw(wire, raw, params, render)
+        raw_note = ctx.notes[RAW_NOTE] = _Raw(wire, raw, params, fmt)
         if len(raw) not in self._sizes:
             return None
         key = raw_note.key(ctx)
@@ -161,7 +163,7 @@ class RecallMemo:
         key = raw_note.key(ctx)
         self._drop(key)
         self._data[key] = Recalled(
-            ctx.request, notes, stamps, ctx.config, entry, kind, score, plan, size, raw_note.render
+            ctx.request, notes, stamps, ctx.config, entry, kind, score, plan, size, raw_note.fmt
         )
         self._sizes[size] = self._sizes.get(size, 0) + 1
         self._bytes += size
@@ -195,10 +197,10 @@ class RecallMemo:
 class _Raw:
     """A request's bytes as the server read them, digested on first need."""
 
-    __slots__ = ("_key", "params", "raw", "render", "wire")
+    __slots__ = ("_key", "fmt", "params", "raw", "wire")
 
-    def __init__(self, wire: str, raw: bytes, params: Mapping[str, str], render: Render | None) -> None:
-        self.wire, self.raw, self.params, self.render = wire, raw, params, render
+    def __init__(self, wire: str, raw: bytes, params: Mapping[str, str], fmt: Wire | None) -> None:
+        self.wire, self.raw, self.params, self.fmt = wire, raw, params, fmt
         self._key: bytes | None = None
 
     def key(self, ctx: RequestContext) -> bytes:
@@ -208,19 +210,24 @@ class _Raw:
 
 
 class AnswerTemplate:
-    """A recalled request's non-streamed answer as its client format renders it, cut around the two
-    values that differ between repeats (the response id and its ``created`` time): each repeat then
-    gets the rendered bytes with its own values put in, instead of an encoding of the whole answer.
+    """A recalled request's answer as its client format renders it, cut around the values that differ
+    between repeats (the request id in the response id ``chatcmpl-<request id>`` as the format shows it,
+    and in a JSON body the ``created`` time): each repeat then gets the rendered bytes with its own
+    values put in, instead of an encoding of the whole answer.
 
-    Built by rendering the cached answer twice with different marker values; kept only when the
-    markers appear at most once each and filling the cut first rendering with the second's values
-    gives the second rendering byte for byte, and when the format sends an answer's ``raw_bytes`` as
-    they are (OpenAI chat, Gemini: the filled bytes reach the client that way). Other formats, and one
-    that derives its own ids or renders anything else that changes, render the whole way."""
+    Built by rendering the cached answer twice with different marker values, and kept only when filling
+    the cut first rendering with the second's values gives the second rendering byte for byte (a format
+    that derives its own ids, or renders anything else that changes, renders the whole way):
+
+    * :meth:`for_json`: the non-streamed body, only for formats that send an answer's ``raw_bytes`` as
+      they are (OpenAI chat, Gemini: the filled bytes reach the client that way);
+    * :meth:`for_stream`: the whole stream (``cache/replay.py`` ``stream_body``). Stream renderers stamp
+      their chunks with the current second themselves, so a stream template holds within the second it
+      was made in (the caller keeps it with that second)."""
 
     __slots__ = ("_fmt", "_pick")
 
-    _IDS = ("\ue000agw-answer-id-1\ue000", "\ue000agw-answer-id-2\ue000")
+    _IDS = ("\ue000agwid1\ue000", "\ue000agwid2\ue000")  # no "-": Anthropic's ids keep what follows one
     _TIMES = (1_234_567_891, 1_987_654_321)
     _KINDS = ("id", "created")  # the order of the values ``fill`` picks from
 
@@ -235,34 +242,58 @@ class AnswerTemplate:
             self._pick = itemgetter(*picks)
 
     @classmethod
-    def build(
-        cls, render: Render, answer: Callable[[], ChatResponse], req: ChatRequest
+    def for_json(
+        cls, fmt: Wire, answer: Callable[[], ChatResponse], req: ChatRequest
     ) -> AnswerTemplate | None:
         probe = answer()
         probe.raw_bytes = b"\x00probe"
-        if render(probe, req) != probe.raw_bytes:
+        if fmt.render(probe, req) != probe.raw_bytes:
             return None  # a format that does not send an answer's bytes as they are (Anthropic, Responses)
-        outs = []
-        for rid, created in zip(cls._IDS, cls._TIMES, strict=True):
+
+        def render(rid: str, created: int) -> bytes:
             resp = answer()
-            resp.id, resp.created = rid, created
-            outs.append(render(resp, req))
-        first = outs[0]
-        slots = []
-        for value, kind in ((cls._IDS[0].encode(), "id"), (str(cls._TIMES[0]).encode(), "created")):
-            found = first.count(value)
-            if found > 1:
-                return None
-            if found:
-                slots.append((first.index(value), len(value), kind))
+            resp.id, resp.created = "chatcmpl-" + rid, created
+            return fmt.render(resp, req)
+
+        return cls._made(render, with_time=True)
+
+    @classmethod
+    def for_stream(
+        cls, fmt: Wire, answer: Callable[[], ChatResponse], req: ChatRequest
+    ) -> AnswerTemplate | None:
+        def render(rid: str, created: int) -> bytes:
+            resp = answer()
+            resp.id = "chatcmpl-" + rid
+            return stream_body(fmt, req, resp, resp.id)
+
+        return cls._made(render, with_time=False)
+
+    @classmethod
+    def _made(cls, render: Callable[[str, int], bytes], with_time: bool) -> AnswerTemplate | None:
+        first, second = (render(rid, t) for rid, t in zip(cls._IDS, cls._TIMES, strict=True))
+        marks = {cls._IDS[0].encode(): "id"}
+        if with_time:
+            marks[str(cls._TIMES[0]).encode()] = "created"
+        found = sorted((at, mark) for mark in marks for at in _positions(first, mark))
         parts, kinds, pos = [], [], 0
-        for at, size, kind in sorted(slots):
+        for at, mark in found:
+            if at < pos:
+                return None  # overlapping marks
             parts.append(first[pos:at])
-            kinds.append(kind)
-            pos = at + size
+            kinds.append(marks[mark])
+            pos = at + len(mark)
         parts.append(first[pos:])
         template = cls(parts, kinds)
-        return template if template.fill(cls._IDS[1], cls._TIMES[1]) == outs[1] else None
+        return template if template.fill(cls._IDS[1], cls._TIMES[1]) == second else None
 
-    def fill(self, rid: str, created: int) -> bytes:
-        return self._fmt % self._pick((orjson.dumps(rid)[1:-1], b"%d" % created))
+    def fill(self, request_id: str, created: int = 0) -> bytes:
+        """The answer of the request ``request_id`` (its response id ``chatcmpl-<request_id>``)."""
+        return self._fmt % self._pick((orjson.dumps(request_id)[1:-1], b"%d" % created))
+
+
+def _positions(data: bytes, mark: bytes) -> list[int]:
+    out, at = [], data.find(mark)
+    while at >= 0:
+        out.append(at)
+        at = data.find(mark, at + len(mark))
+    return out

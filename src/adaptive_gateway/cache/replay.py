@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from adaptive_gateway.providers.base import StreamParser
 from adaptive_gateway.types import (
+    ChatRequest,
     ChatResponse,
     Choice,
     ContentPart,
@@ -27,6 +28,7 @@ from adaptive_gateway.types import (
     ToolCallStart,
     Usage,
 )
+from adaptive_gateway.wire.base import Wire
 
 
 def response_events(resp: ChatResponse) -> list[StreamEvent]:
@@ -47,6 +49,12 @@ def response_events(resp: ChatResponse) -> list[StreamEvent]:
     if resp.usage is not None:
         events.append(StreamUsage(resp.usage))
     return events
+
+
+def stream_body(wire: Wire, req: ChatRequest, resp: ChatResponse, response_id: str) -> bytes:
+    """A whole answer as one stream in ``wire``'s format (a cache hit replayed to a streaming client)."""
+    renderer = wire.stream_renderer(req, response_id)
+    return b"".join([renderer.render(ev) for ev in response_events(resp)]) + renderer.finish()
 
 
 @dataclass(slots=True)

@@ -31,8 +31,9 @@ from adaptive_gateway.config import CompiledConfig
 from adaptive_gateway.config.cache_schema import CacheConfig
 from adaptive_gateway.numbers import fround
 from adaptive_gateway.pipeline.context import RequestContext
-from adaptive_gateway.pipeline.gateway import REPLAY_NOTE, Render
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE
 from adaptive_gateway.types import ChatRequest, ChatResponse, Usage
+from adaptive_gateway.wire.base import Wire
 
 log = logging.getLogger("adaptive_gateway.cache")
 
@@ -108,14 +109,12 @@ class ResponseCache:
 
     # ---- lookup (a pipeline stage) ----------------------------------------------------------------------
 
-    def recall(
-        self, ctx: RequestContext, wire: str, render: Render, raw: bytes, params: Mapping[str, str]
-    ) -> bool:
+    def recall(self, ctx: RequestContext, wire: Wire, raw: bytes, params: Mapping[str, str]) -> bool:
         """Before decoding: a byte-identical repeat of a request the cache answered gets that request
         and the replayable stages' notes back (``Gateway.recall``; see cache/recall.py)."""
         if not self._policy.active:
             return False
-        rec = self.memo.peek(ctx, wire, raw, params, render)
+        rec = self.memo.peek(ctx, wire.name, raw, params, wire)
         if rec is None:
             return False
         now, entry = self.clock(), rec.entry
@@ -136,15 +135,30 @@ class ResponseCache:
         (the trust restore then drops them, and the answer renders the whole way)."""
         ctx.notes[PLAN_NOTE] = rec.plan
         resp = self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock())
-        if rec.render is not None and not rec.request.stream:
+        if rec.fmt is not None and not rec.request.stream:
             derived = rec.derived
             kept = derived.get("answer")
             if kept is None or kept[0] is not rec.entry:
-                template = AnswerTemplate.build(rec.render, rec.entry.response, rec.request)
+                template = AnswerTemplate.for_json(rec.fmt, rec.entry.response, rec.request)
                 kept = derived["answer"] = (rec.entry, template)
             if kept[1] is not None:
-                resp.raw_bytes = kept[1].fill(resp.id, resp.created)
+                resp.raw_bytes = kept[1].fill(ctx.request_id, resp.created)
         return resp
+
+    def replay_stream(self, ctx: RequestContext, rec: Recalled) -> bytes | None:
+        """The whole stream of a recalled streamed request, from the record's stream template (made
+        again each second: stream renderers stamp chunks with the current second); None: render it."""
+        if rec.fmt is None:
+            return None
+        now = int(time.time())
+        derived = rec.derived
+        kept = derived.get("stream")
+        if kept is None or kept[0] is not rec.entry or kept[1] != now:
+            template = AnswerTemplate.for_stream(rec.fmt, rec.entry.response, rec.request)
+            if int(time.time()) != now:
+                return None  # the second turned while rendering: the template may mix two
+            kept = derived["stream"] = (rec.entry, now, template)
+        return kept[2].fill(ctx.request_id) if kept[2] is not None else None
 
     async def lookup(self, ctx: RequestContext) -> ChatResponse | None:
         """The cached answer for ``ctx.request``, or None (and a plan for :meth:`store`)."""

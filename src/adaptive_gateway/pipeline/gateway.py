@@ -25,7 +25,8 @@ from adaptive_gateway.providers.base import Adapter
 from adaptive_gateway.providers.registry import build_registry
 from adaptive_gateway.providers.upstream import Upstream, UpstreamResponse, UpstreamStream
 from adaptive_gateway.routing.plan import CandidateFilter, Plan, Strategy, WeightedRandom
-from adaptive_gateway.types import ChatRequest, ChatResponse
+from adaptive_gateway.types import ChatResponse
+from adaptive_gateway.wire.base import Wire
 
 log = logging.getLogger("adaptive_gateway")
 
@@ -47,11 +48,9 @@ ReadinessCheck = Callable[[], Awaitable[tuple[str, bool, str]]]
 # set on a request recalled as a byte-identical repeat (cache/recall.py): its notes hold what the
 # replayable stages (those with ``replay_stamp``) decided for the original, so they are skipped
 REPLAY_NOTE = "replayed"
-# the client format's rendering of a non-streamed answer (``Wire.render``)
-Render = Callable[[ChatResponse, ChatRequest], bytes]
-# before decoding: (ctx, wire name, its render, raw body, path params) -> True when ctx.request and notes
-# were recalled
-Recall = Callable[[RequestContext, str, Render, bytes, Mapping[str, str]], bool]
+# before decoding: (ctx, the client's wire format, raw body, path params) -> True when ctx.request and
+# notes were recalled
+Recall = Callable[[RequestContext, Wire, bytes, Mapping[str, str]], bool]
 
 
 class Answered(Exception):
@@ -59,9 +58,11 @@ class Answered(Exception):
     and execution are skipped. :meth:`Gateway.complete` returns ``response``; :meth:`Gateway.open_stream`
     lets it propagate, and the server replays the answer as a stream (``server/proxy.py``)."""
 
-    def __init__(self, response: ChatResponse) -> None:
+    def __init__(self, response: ChatResponse, stream_body: bytes | None = None) -> None:
         super().__init__("answered by a pipeline stage")
         self.response = response
+        # for a streamed request: the whole stream in the client's format, when the stage has it rendered
+        self.stream_body = stream_body
 
 
 class Gateway:

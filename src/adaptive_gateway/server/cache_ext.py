@@ -47,7 +47,9 @@ class CacheStage:
             return
         recalled = ctx.notes.get(REPLAY_NOTE)
         if isinstance(recalled, Recalled):
-            raise Answered(self.cache.replay(ctx, recalled))
+            answer = self.cache.replay(ctx, recalled)
+            stream = self.cache.replay_stream(ctx, recalled) if recalled.request.stream else None
+            raise Answered(answer, stream)
         resp = await self.cache.lookup(ctx)
         if resp is not None:
             raise Answered(resp)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from adaptive_gateway.cache.replay import response_events
+from adaptive_gateway.cache.replay import stream_body
 from adaptive_gateway.errors import GatewayError, InvalidRequest
 from adaptive_gateway.formats.openai_chat import decode_usage
 from adaptive_gateway.pipeline.context import RequestContext
@@ -17,7 +17,7 @@ from adaptive_gateway.pipeline.execute import OpenStream
 from adaptive_gateway.pipeline.gateway import Answered, Gateway
 from adaptive_gateway.providers.upstream import UpstreamStream
 from adaptive_gateway.server.http import DisconnectWatch, Headers, Http
-from adaptive_gateway.types import ChatResponse, StreamUsage, Usage
+from adaptive_gateway.types import StreamUsage, Usage
 from adaptive_gateway.wire.base import Wire
 from adaptive_gateway.wire.openai_chat import ChatPassthrough
 
@@ -106,9 +106,7 @@ async def chat(gw: Gateway, http: Http, wire: Wire, params: dict[str, str]) -> N
     try:
         gw.authenticate(ctx, http.query.get("key"))
         raw = await http.body(gw.config.source.server.max_body_bytes)
-        if gw.recall is None or not gw.recall(
-            ctx, wire.name, wire.render, raw, params
-        ):  # a repeat: no decode
+        if gw.recall is None or not gw.recall(ctx, wire, raw, params):  # a repeat skips the decode
             ctx.request = wire.decode(decode_json(raw), params)
         req = ctx.request
         assert req is not None
@@ -116,7 +114,7 @@ async def chat(gw: Gateway, http: Http, wire: Wire, params: dict[str, str]) -> N
             try:
                 up = await gw.open_stream(ctx)
             except Answered as answered:
-                await _replay(http, wire, ctx, answered.response)
+                await _replay(http, wire, ctx, answered)
             else:
                 await _stream(gw, http, wire, ctx, up)
         else:
@@ -168,11 +166,13 @@ async def _stream(gw: Gateway, http: Http, wire: Wire, ctx: RequestContext, up: 
             ctx.settle(usage)
 
 
-async def _replay(http: Http, wire: Wire, ctx: RequestContext, resp: ChatResponse) -> None:
-    """A stage answered the request itself (a cache hit): its answer as the client format's stream."""
+async def _replay(http: Http, wire: Wire, ctx: RequestContext, answered: Answered) -> None:
+    """A stage answered the request itself (a cache hit): its answer as the client format's stream
+    (rendered by the stage already for a recalled repeat, cache/recall.py)."""
     assert ctx.request is not None
-    renderer = wire.stream_renderer(ctx.request, "chatcmpl-" + ctx.request_id)
-    body = b"".join([renderer.render(ev) for ev in response_events(resp)]) + renderer.finish()
+    body = answered.stream_body
+    if body is None:
+        body = stream_body(wire, ctx.request, answered.response, "chatcmpl-" + ctx.request_id)
     await http.start_stream(200, route_headers(ctx), wire.stream_content_type)
     await http.end(body)
 

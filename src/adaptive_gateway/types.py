@@ -143,6 +143,13 @@ class ChatResponse:
     raw_bytes: bytes | None = None
 
 
+@dataclass(slots=True)
+class SharedResponse(ChatResponse):
+    """A response whose ``choices`` and ``usage`` are shared with other responses: a cached answer
+    handed to every recalled repeat of a request (``cache/entry.py``), decoded once. Its own fields may
+    be set; what it shares must be copied before it is changed (``trust/restore.py`` does)."""
+
+
 # ---- stream events ------------------------------------------------------------------------------------
 
 

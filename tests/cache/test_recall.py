@@ -424,3 +424,20 @@ def test_a_restored_answer_drops_bytes_it_cannot_restore() -> None:
     untouched.raw_bytes = b"kept"
     restore_response(untouched, {})
     assert untouched.raw_bytes == b"kept"
+
+
+def test_repeats_share_the_decoded_answer_and_a_restore_changes_only_its_own() -> None:
+    """Recalled repeats get the entry's answer decoded once (``Entry.shared_response``); the trust
+    restore, the one step that changes an answer's text, copies before it changes anything."""
+    entry = Entry("k", "m", "s", encode_response(ChatResponse("x", "m", [
+        Choice(0, Message("assistant", [ContentPart("text", "write to [[EMAIL_1]]")]), "stop")
+    ])), 0.0, 1e12, 0.0)  # fmt: skip
+    first, second = entry.shared_response(), entry.shared_response()
+    assert first is not second and first.choices is second.choices  # decoded once
+    first.id = "chatcmpl-a"  # its own fields are its own
+    assert second.id == "x"
+    restore_response(first, {"[[EMAIL_1]]": "a@b.example"})
+    assert first.choices[0].message.text() == "write to a@b.example"
+    assert second.choices[0].message.text() == "write to [[EMAIL_1]]"
+    assert entry.shared_response().choices[0].message.text() == "write to [[EMAIL_1]]"
+    assert entry.response().choices is not entry.response().choices  # a fresh copy each time

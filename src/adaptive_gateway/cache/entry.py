@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
 from adaptive_gateway.formats import anthropic_response, openai_chat
 from adaptive_gateway.formats.anthropic_catalog import WIRE as ANTHROPIC_WIRE
-from adaptive_gateway.types import ChatResponse
+from adaptive_gateway.types import ChatResponse, SharedResponse
 
 _RESPONSE_DECODER = msgspec.json.Decoder(ChatResponse)
 _ENCODER = msgspec.json.Encoder()
@@ -51,6 +51,7 @@ class Entry:
     cost_usd: float  # what the original request cost upstream: saved by every hit
     level: str = "public"  # the request's trust level
     hits: int = 0
+    _decoded: ChatResponse | None = field(default=None, repr=False, compare=False)
 
     def age(self, now: float) -> float:
         return max(now - self.stored_at, 0.0)
@@ -58,6 +59,14 @@ class Entry:
     def response(self) -> ChatResponse:
         """A fresh copy of the cached answer."""
         return _RESPONSE_DECODER.decode(self.body)
+
+    def shared_response(self) -> SharedResponse:
+        """The cached answer decoded once, its choices and usage shared by every response this returns
+        (for recalled repeats; see :class:`SharedResponse` for the rule)."""
+        proto = self._decoded
+        if proto is None:
+            proto = self._decoded = self.response()
+        return SharedResponse(proto.id, proto.model, proto.choices, proto.usage, proto.created)
 
     def to_bytes(self) -> bytes:
         header = _Header(

@@ -134,7 +134,7 @@ class ResponseCache:
         :class:`AnswerTemplate`): the server sends those bytes unless a later step changes the answer
         (the trust restore then drops them, and the answer renders the whole way)."""
         ctx.notes[PLAN_NOTE] = rec.plan
-        resp = self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock())
+        resp = self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock(), shared=True)
         if rec.fmt is not None and not rec.request.stream:
             derived = rec.derived
             kept = derived.get("answer")
@@ -249,11 +249,12 @@ class ResponseCache:
         kind: str,
         score: float | None,
         now: float,
+        shared: bool = False,
     ) -> ChatResponse:
         plan.hit = True
         entry.hits += 1
         age = entry.age(now)
-        resp = entry.response()
+        resp = entry.shared_response() if shared else entry.response()
         resp.id, resp.created = "chatcmpl-" + ctx.request_id, int(now)
         status = "hit" if kind == "exact" else "semantic"
         self.stats.hits += 1

@@ -211,24 +211,26 @@ class GatewayMetrics:
             self._observe(f.ttft, TTFT_BUCKETS, (s.model,), s.ttft_s, s.trace_id)
         if s.tokens_per_s is not None:
             self._observe(f.tps, TPS_BUCKETS, (s.model,), s.tokens_per_s, None)
-        self._inc(f.clients, (s.client,))
+        # the counters every request touches, inlined (``_inc``): a call each was ~5 % of a cache hit
+        counts = self._counts
+        k2: tuple[Counter, Labels] = (f.clients, (s.client,))
+        counts[k2] = counts.get(k2, 0) + 1
         if s.key and self.per_key:
-            self._key(s)
+            k2 = (f.key_requests, (s.key, s.tenant))
+            counts[k2] = counts.get(k2, 0) + 1
+            if s.cost:
+                self._inc(f.key_cost, (s.key, s.tenant), s.cost)
         if s.retries or s.fallbacks or s.failed_attempts or s.rejection or s.policy_block:
             self._rare(s)
         if s.trust_level is not None:
-            self._inc(f.trust, (s.trust_level,))
+            k2 = (f.trust, (s.trust_level,))
+            counts[k2] = counts.get(k2, 0) + 1
         if s.cache is not None:
-            self._inc(f.cache, ("response", s.cache))
+            k2 = (f.cache, ("response", s.cache))
+            counts[k2] = counts.get(k2, 0) + 1
         if s.redactions:
             for kind, n in s.redactions.items():
                 self._inc(f.redactions, (kind,), n)
-
-    def _key(self, s: Sample) -> None:
-        f, labels = self.f, (s.key, s.tenant)
-        self._inc(f.key_requests, labels)
-        if s.cost:
-            self._inc(f.key_cost, labels, s.cost)
 
     def _rare(self, s: Sample) -> None:
         f = self.f

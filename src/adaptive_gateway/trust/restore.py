@@ -9,6 +9,7 @@ split across chunks is still restored, and what is held back is flushed before t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ from adaptive_gateway.types import (
     ChatRequest,
     ChatResponse,
     ReasoningDelta,
+    SharedResponse,
     StreamError,
     StreamEvent,
     StreamFinish,
@@ -38,6 +40,8 @@ def restore_response(resp: ChatResponse, mapping: Mapping[str, str]) -> None:
     """Restore placeholders in ``resp`` in place (choices, and the passthrough body and bytes)."""
     if not mapping:
         return
+    if isinstance(resp, SharedResponse):  # a cached answer other repeats hold too: change a copy
+        resp.choices = copy.deepcopy(resp.choices)
     for choice in resp.choices:
         msg = choice.message
         for part in msg.content:

@@ -39,6 +39,9 @@ def key_prefix(key: str) -> str:
 class Authenticator:
     def __init__(self, resolvers: list[KeyResolver] | None = None) -> None:
         self.resolvers: list[KeyResolver] = resolvers or []
+        # the master key's principal, made once per key hash (shared by its requests, as a virtual key's
+        # principal is shared from the key table: principals are never changed after authentication)
+        self._master: tuple[str, Principal] | None = None
 
     def authenticate(
         self, config: CompiledConfig, headers: Mapping[str, str], query_key: str | None = None
@@ -57,7 +60,10 @@ class Authenticator:
         digest = hash_key(key)
         master = config.master_key_hash
         if master is not None and hmac.compare_digest(digest, master):
-            principal = Principal("master", "master", key_prefix(key))
+            kept = self._master
+            if kept is None or kept[0] != digest:
+                kept = self._master = (digest, Principal("master", "master", key_prefix(key)))
+            principal = kept[1]
         else:
             principal = self._resolve(digest)
         provider_key = headers.get(PROVIDER_KEY_HEADER) if mode == "hybrid" else None

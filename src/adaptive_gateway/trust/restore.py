@@ -55,8 +55,8 @@ def restore_response(resp: ChatResponse, mapping: Mapping[str, str]) -> None:
         replace_strings(resp.raw, mapping)
         if resp.raw_bytes is not None:
             resp.raw_bytes = orjson.dumps(resp.raw)
-    else:  # bytes kept without their decoded body (a Gemini answer, a recalled cache hit) still hold
-        resp.raw_bytes = None  # the placeholders: the client format renders the restored choices instead
+    else:  # bytes kept without their decoded body (a recalled cache hit's) would still hold the
+        resp.raw_bytes = None  # placeholders: the client format renders the restored choices instead
 
 
 @dataclass(slots=True)

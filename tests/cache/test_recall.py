@@ -17,7 +17,9 @@ import pytest
 from adaptive_gateway.cache.entry import Entry, encode_response
 from adaptive_gateway.cache.recall import AnswerTemplate, RecallMemo
 from adaptive_gateway.cache.replay import stream_body
+from adaptive_gateway.cache.service import TEMPLATE_MAX_BYTES
 from adaptive_gateway.config import compile_config, parse_config
+from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.pipeline.context import Principal, RequestContext
 from adaptive_gateway.server.trust_receipts import PER_REQUEST
@@ -170,6 +172,25 @@ def test_only_the_same_bytes_caller_and_headers_are_recalled(gw: GatewayThread) 
     # another caller (its own scope): never this caller's recall
     other = create_key(gw)
     assert send(gw, other).headers["x-cache"] == "miss" and recalled(gw) == 1
+
+
+def test_a_large_answer_is_recalled_without_templates(gw: GatewayThread, fake_openai: FakeUpstream) -> None:
+    """An answer over ``TEMPLATE_MAX_BYTES`` is decoded and rendered per repeat (the memo keeps no
+    copies of it): recalled all the same, each repeat with its own id, in JSON and as a stream."""
+    fake_openai.knobs = Knobs(text="long answer " * (TEMPLATE_MAX_BYTES // 10))
+    answer = warm(gw)
+    assert len(answer) > TEMPLATE_MAX_BYTES
+    repeats = [send(gw) for _ in range(2)]
+    assert recalled(gw) == 2
+    for resp in repeats:
+        assert text_of(resp) == answer and resp.json()["id"] == "chatcmpl-" + resp.headers["x-request-id"]
+    streams = [send(gw, body=orjson.dumps({**CHAT, "stream": True})) for _ in range(2)]
+    assert recalled(gw) == 3  # the first stream decoded (and remembered), the second recalled
+    for resp in streams:
+        assert resp.headers["x-cache"] == "hit" and resp.text.endswith("data: [DONE]\n\n")
+        assert f'"id":"chatcmpl-{resp.headers["x-request-id"]}"' in resp.text
+    records = list(cache_of(gw).memo._data.values())
+    assert records and not any({"answer", "stream"} & r.derived.keys() for r in records)
 
 
 def test_a_purge_ends_recalls(gw: GatewayThread, fake_openai: FakeUpstream) -> None:

@@ -42,6 +42,9 @@ PLAN_NOTE = "cache.plan"
 RESPONSE_NOTE = "cache.response"
 CAPTURE_NOTE = "cache.capture"
 HEADER = b"x-cache"
+# answers up to this size are kept decoded and rendered for recalled repeats (``replay``); a larger one
+# is decoded and rendered per repeat, so the recall memo's records never hold several copies of it
+TEMPLATE_MAX_BYTES = 64 << 10
 
 Embedder = Any  # adaptive_gateway.embedded.minilm.MiniLMEmbedder (numpy; imported only when used)
 EmbedderSource = Callable[[], Awaitable[Embedder]]
@@ -134,8 +137,9 @@ class ResponseCache:
         :class:`AnswerTemplate`): the server sends those bytes unless a later step changes the answer
         (the trust restore then drops them, and the answer renders the whole way)."""
         ctx.notes[PLAN_NOTE] = rec.plan
-        resp = self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock(), shared=True)
-        if rec.fmt is not None and not rec.request.stream:
+        small = len(rec.entry.body) <= TEMPLATE_MAX_BYTES
+        resp = self._hit(ctx, rec.plan, rec.entry, rec.kind, rec.score, self.clock(), shared=small)
+        if small and rec.fmt is not None and not rec.request.stream:
             derived = rec.derived
             kept = derived.get("answer")
             if kept is None or kept[0] is not rec.entry:
@@ -148,7 +152,7 @@ class ResponseCache:
     def replay_stream(self, ctx: RequestContext, rec: Recalled) -> bytes | None:
         """The whole stream of a recalled streamed request, from the record's stream template (made
         again each second: stream renderers stamp chunks with the current second); None: render it."""
-        if rec.fmt is None:
+        if rec.fmt is None or len(rec.entry.body) > TEMPLATE_MAX_BYTES:
             return None
         now = int(time.time())
         derived = rec.derived

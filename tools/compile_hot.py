@@ -13,7 +13,6 @@ Without a C compiler, or when the build fails, nothing is installed and the sour
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
 
-from adaptive_gateway.compiled import MODULES, built_files, source_of, stamp_of  # noqa: E402
+from adaptive_gateway.compiled import MODULES, built_files, source_digest, source_of, stamp_of  # noqa: E402
 
 
 def clean() -> None:
@@ -54,7 +53,7 @@ def main() -> int:
         print(f"compile_hot: mypyc failed; the counters run as plain Python\n{tail}")
         return 0
     for name in MODULES:
-        stamp_of(name).write_text(hashlib.sha256(source_of(name).read_bytes()).hexdigest() + "\n")
+        stamp_of(name).write_text(source_digest(name) + "\n")
     print(f"compile_hot: compiled {', '.join(MODULES)}")
     return 0
 

@@ -44,6 +44,11 @@ def stamp_of(name: str, package_dir: Path = _PACKAGE_DIR) -> Path:
     return source.with_name(source.name + STAMP_SUFFIX)
 
 
+def source_digest(name: str, package_dir: Path = _PACKAGE_DIR) -> str:
+    """What a build's stamp records: the SHA-256 of the source it was built from."""
+    return hashlib.sha256(source_of(name, package_dir).read_bytes()).hexdigest()
+
+
 def built_files(name: str, package_dir: Path = _PACKAGE_DIR) -> list[Path]:
     """The extension modules built for ``name`` (its own, and mypyc's ``<name>__mypyc`` runtime)."""
     source = source_of(name, package_dir)
@@ -63,13 +68,12 @@ def stale(names: Sequence[str] = MODULES, package_dir: Path = _PACKAGE_DIR) -> d
     for name in names:
         if not built_files(name, package_dir):
             continue
-        source = source_of(name, package_dir)
         try:
             built = stamp_of(name, package_dir).read_text().strip()
         except OSError:
             built = ""
-        if built != hashlib.sha256(source.read_bytes()).hexdigest():
-            out[name] = source
+        if built != source_digest(name, package_dir):
+            out[name] = source_of(name, package_dir)
     return out
 
 

@@ -234,12 +234,9 @@ class AnswerTemplate:
     def __init__(self, parts: list[bytes], kinds: list[str]) -> None:
         # the rendering as a %-format (its own % doubled): one C call fills it, whatever the order
         self._fmt = b"%s".join(part.replace(b"%", b"%%") for part in parts)
+        # the values in the order of the %s slots (one slot: the value itself, which % takes as well)
         picks = [self._KINDS.index(kind) for kind in kinds]
-        self._pick: Callable[[tuple[bytes, bytes]], tuple[bytes, ...]] = lambda values: tuple(
-            values[i] for i in picks
-        )
-        if len(picks) >= 2:
-            self._pick = itemgetter(*picks)
+        self._pick: Callable[[tuple[bytes, bytes]], object] = itemgetter(*picks) if picks else _nothing
 
     @classmethod
     def for_json(
@@ -289,6 +286,10 @@ class AnswerTemplate:
     def fill(self, request_id: str, created: int = 0) -> bytes:
         """The answer of the request ``request_id`` (its response id ``chatcmpl-<request_id>``)."""
         return self._fmt % self._pick((orjson.dumps(request_id)[1:-1], b"%d" % created))
+
+
+def _nothing(values: tuple[bytes, bytes]) -> tuple[()]:
+    return ()
 
 
 def _positions(data: bytes, mark: bytes) -> list[int]:

@@ -11,7 +11,14 @@ from sqlalchemy import func, select
 
 from adaptive_gateway.store.db import Store
 from adaptive_gateway.store.models import Spend, Usage, UsageDaily, WebhookDelivery, to_epoch
-from adaptive_gateway.store.queue import UsageRow, WriteBehind, rollups
+from adaptive_gateway.store.queue import (
+    DAILY_COLUMNS,
+    SPEND_COLUMNS,
+    UsageRow,
+    WriteBehind,
+    rollups,
+    write_usage,
+)
 
 DAY = dt.datetime(2025, 3, 4, 10, 0, 0)
 
@@ -52,7 +59,9 @@ def test_rollups_aggregate_per_primary_key() -> None:
         row(4, at=DAY + dt.timedelta(days=1)),
         row(5, key=None, tenant=None),
     ]
-    daily, spend = rollups(rows)
+    daily_rows, spend_rows = rollups(rows)
+    daily = [dict(zip(DAILY_COLUMNS, d, strict=True)) for d in daily_rows]
+    spend = [dict(zip(SPEND_COLUMNS, s, strict=True)) for s in spend_rows]
     by = {(d["day"], d["key_id"], d["model"]): d for d in daily}
     first = by[(DAY.date(), "key_a", "m1")]
     assert first["requests"] == 2 and first["errors"] == 1 and first["cost_nano"] == 1000
@@ -163,3 +172,28 @@ async def test_rows_survive_a_failing_store(tmp_path: Path) -> None:
     async with fixed.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Usage))).scalar() == 1
     await fixed.close()
+
+
+async def test_times_round_trip_and_compare_at_the_microsecond(migrated: Store) -> None:
+    """A raw row's time reads back as the instant it was queued (SQLite stores it as text: whole seconds
+    must not lose their ``.000000``, or a range starting exactly there would miss the row)."""
+    whole = DAY + dt.timedelta(hours=3)
+    times = [
+        whole,
+        whole + dt.timedelta(microseconds=1),
+        whole + dt.timedelta(seconds=59, microseconds=999_999),  # the last microsecond of a minute
+        DAY + dt.timedelta(days=1, microseconds=250_000),
+    ]
+    rows = [row(i, at=at) for i, at in enumerate(times)]
+    async with migrated.engine.begin() as conn:
+        await write_usage(conn, migrated.dialect, rows)
+    async with migrated.engine.connect() as conn:
+        stored = (await conn.execute(select(Usage.request_id, Usage.created_at).order_by(Usage.id))).all()
+        assert [(r, at) for r, at in stored] == [(f"req-{i}", at) for i, at in enumerate(times)]
+        for i, at in enumerate(times):
+            found = await conn.scalar(
+                select(Usage.request_id).where(Usage.created_at >= at, Usage.created_at <= at)
+            )
+            assert found == f"req-{i}", at
+        daily = {d: n for d, n in (await conn.execute(select(UsageDaily.day, UsageDaily.requests))).all()}
+        assert daily == {DAY.date(): 3, (DAY + dt.timedelta(days=1)).date(): 1}

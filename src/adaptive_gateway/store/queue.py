@@ -48,54 +48,86 @@ class UsageRow:
 
 
 _ROLLUP_SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_nano")
+_DAILY_KEYS = ("day", "key_id", "tenant_id", "model", "provider")
+_SPEND_KEYS = ("scope", "scope_id", "day")
+_SPEND_SUMS = ("cost_nano", "requests")
+_DAY = 86_400
+DAILY_COLUMNS = (*_DAILY_KEYS, *_ROLLUP_SUMS)  # the order of a daily rollup tuple
+SPEND_COLUMNS = (*_SPEND_KEYS, *_SPEND_SUMS)  # the order of a spend tuple
+Rollups = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
-def rollups(rows: Sequence[UsageRow]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The daily rollup and spend increments of a batch, one entry per primary key."""
-    daily: dict[tuple[dt.date, str, str, str, str], list[int]] = {}
-    spend: dict[tuple[str, str, dt.date], list[int]] = {}
-    days: dict[int, dt.date] = {}
+def rollups(rows: Sequence[UsageRow]) -> Rollups:
+    """The daily rollup and spend increments of a batch, one entry per primary key, in column order.
+    Spend is derived from the daily groups (a key's or tenant's day is the sum of its groups)."""
+    daily: dict[tuple[int, str, str, str, str], list[int]] = {}
     for r in rows:
-        n = int(r.created_at // 86400)
-        day = days.get(n)
-        if day is None:
-            day = days[n] = from_epoch(n * 86400).date()
-        key = (day, r.key_id or "", r.tenant_id or "", r.model, r.provider or "")
+        key = (int(r.created_at // _DAY), r.key_id or "", r.tenant_id or "", r.model, r.provider or "")
         acc = daily.get(key)
         if acc is None:
-            acc = daily[key] = [0, 0, 0, 0, 0, 0]
-        acc[0] += 1
-        acc[1] += r.status >= 400
-        acc[2] += r.input_tokens
-        acc[3] += r.output_tokens
-        acc[4] += r.cached_input_tokens
-        acc[5] += r.cost_nano
-        for scope, sid in (("key", r.key_id), ("tenant", r.tenant_id)):
-            if sid:
-                s = spend.setdefault((scope, sid, day), [0, 0])
-                s[0] += r.cost_nano
-                s[1] += 1
-    daily_rows = [
-        {"day": k[0], "key_id": k[1], "tenant_id": k[2], "model": k[3], "provider": k[4]}
-        | dict(zip(_ROLLUP_SUMS, v, strict=True))
-        for k, v in daily.items()
-    ]
-    spend_rows = [
-        {"scope": k[0], "scope_id": k[1], "day": k[2], "cost_nano": v[0], "requests": v[1]}
-        for k, v in spend.items()
-    ]
-    return daily_rows, spend_rows
+            daily[key] = [
+                1,
+                r.status >= 400,
+                r.input_tokens,
+                r.output_tokens,
+                r.cached_input_tokens,
+                r.cost_nano,
+            ]
+        else:
+            acc[0] += 1
+            acc[1] += r.status >= 400
+            acc[2] += r.input_tokens
+            acc[3] += r.output_tokens
+            acc[4] += r.cached_input_tokens
+            acc[5] += r.cost_nano
+    daily_rows: list[tuple[Any, ...]] = []
+    spend: dict[tuple[str, str, dt.date], list[int]] = {}
+    days: dict[int, dt.date] = {}
+    for (n, key_id, tenant_id, model, provider), acc in daily.items():
+        day = days.get(n)
+        if day is None:
+            day = days[n] = from_epoch(n * _DAY).date()
+        daily_rows.append((day, key_id, tenant_id, model, provider, acc[0], int(acc[1]), *acc[2:]))
+        for sid_key in (("key", key_id, day), ("tenant", tenant_id, day)):
+            if sid_key[1]:
+                s = spend.get(sid_key)
+                if s is None:
+                    spend[sid_key] = [acc[5], acc[0]]
+                else:
+                    s[0] += acc[5]
+                    s[1] += acc[0]
+    return daily_rows, [(*k, *v) for k, v in spend.items()]
 
 
 def _upsert(
-    dialect: str, table: Any, rows: list[dict[str, Any]], keys: list[str], sums: Sequence[str]
+    dialect: str, table: Any, rows: list[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]
 ) -> Any:
     mod = postgresql if dialect == "postgresql" else sqlite
     stmt = mod.insert(table).values(rows)
     return stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: getattr(table.c, c) + getattr(stmt.excluded, c) for c in sums}
+        index_elements=list(keys), set_={c: getattr(table.c, c) + getattr(stmt.excluded, c) for c in sums}
     )
 
+
+def _upsert_sql(table: str, keys: Sequence[str], sums: Sequence[str], dialect: str) -> str:
+    """``INSERT .. ON CONFLICT .. DO UPDATE`` adding ``sums`` (PostgreSQL and SQLite >= 3.24 alike):
+    written once, where SQLAlchemy would build and compile a statement per batch (~3 ms each)."""
+    cols = (*keys, *sums)
+    marks = ", ".join(f"${i}" if dialect == "postgresql" else "?" for i in range(1, len(cols) + 1))
+    sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks}) "  # noqa: S608 - our own names
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    )
+
+
+_UPSERTS = {
+    dialect: (
+        _upsert_sql("usage_daily", _DAILY_KEYS, _ROLLUP_SUMS, dialect),
+        _upsert_sql("spend", _SPEND_KEYS, _SPEND_SUMS, dialect),
+    )
+    for dialect in ("postgresql", "sqlite")
+}
 
 _USAGE_COLUMNS = tuple(f.name for f in fields(UsageRow))
 _rest = attrgetter(*_USAGE_COLUMNS[2:])
@@ -104,6 +136,24 @@ _rest = attrgetter(*_USAGE_COLUMNS[2:])
 def _row_values(r: UsageRow) -> tuple[Any, ...]:
     """The row's column values in ``_USAGE_COLUMNS`` order, its time as the naive UTC datetime stored."""
     return (r.request_id, from_epoch(r.created_at), *_rest(r))
+
+
+def _sqlite_values(rows: Sequence[UsageRow]) -> list[Any]:
+    """The rows' column values, flat, for one multi-row SQLite ``INSERT``: the time as the text SQLAlchemy
+    stores for a ``DateTime`` on SQLite (``YYYY-MM-DD HH:MM:SS.ffffff``, so raw and ORM-written rows
+    compare alike), its date and time made once per second rather than a datetime per row."""
+    out: list[Any] = []
+    extend = out.extend
+    last = -1
+    prefix = ""
+    for r in rows:
+        sec, micro = divmod(round(r.created_at * 1e6), 1_000_000)
+        if sec != last:
+            last = sec
+            prefix = from_epoch(sec).strftime("%Y-%m-%d %H:%M:%S.")
+        extend((r.request_id, f"{prefix}{micro:06d}"))
+        extend(_rest(r))
+    return out
 
 
 def _values(marks: list[str]) -> str:
@@ -139,32 +189,38 @@ async def write_usage(conn: AsyncConnection, dialect: str, rows: Sequence[UsageR
     the driver itself where we know it: ~10x less CPU per row than SQLAlchemy compiling an insert."""
     if not rows:
         return
+    daily, spend = rollups(rows)
     if dialect == "postgresql":
-        await (await _driver(conn)).executemany(_PG_INSERT, [_row_values(r) for r in rows])
+        driver = await _driver(conn)
+        await driver.executemany(_PG_INSERT, [_row_values(r) for r in rows])
     elif dialect == "sqlite":
         driver = await _driver(conn)
         for i in range(0, len(rows), _SQLITE_ROWS):
             part = rows[i : i + _SQLITE_ROWS]
-            await driver.execute(_sqlite_insert(len(part)), [v for r in part for v in _row_values(r)])
+            await driver.execute(_sqlite_insert(len(part)), _sqlite_values(part))
+        # SQLAlchemy stores a Date on SQLite as ISO text: the same text for the same day's key
+        daily = [(d.isoformat(), *rest) for d, *rest in daily]
+        spend = [(scope, sid, d.isoformat(), *rest) for scope, sid, d, *rest in spend]
     else:  # another database: let SQLAlchemy bind the values
         await conn.execute(
             insert(Usage), [dict(zip(_USAGE_COLUMNS, _row_values(r), strict=True)) for r in rows]
         )
-    daily, spend = rollups(rows)
-    daily_t, spend_t = UsageDaily.__table__, Spend.__table__
-    for chunk in _chunks(daily, 500):
-        await conn.execute(
-            _upsert(
-                dialect, daily_t, chunk, ["day", "key_id", "tenant_id", "model", "provider"], _ROLLUP_SUMS
-            )
-        )
-    for chunk in _chunks(spend, 1000):
-        await conn.execute(
-            _upsert(dialect, spend_t, chunk, ["scope", "scope_id", "day"], ("cost_nano", "requests"))
-        )
+        daily_t, spend_t = UsageDaily.__table__, Spend.__table__
+        for chunk in _chunks(daily, 500):
+            rows_ = [dict(zip(DAILY_COLUMNS, r, strict=True)) for r in chunk]
+            await conn.execute(_upsert(dialect, daily_t, rows_, _DAILY_KEYS, _ROLLUP_SUMS))
+        for chunk in _chunks(spend, 1000):
+            rows_ = [dict(zip(SPEND_COLUMNS, r, strict=True)) for r in chunk]
+            await conn.execute(_upsert(dialect, spend_t, rows_, _SPEND_KEYS, _SPEND_SUMS))
+        return
+    daily_sql, spend_sql = _UPSERTS[dialect]
+    if daily:
+        await driver.executemany(daily_sql, daily)
+    if spend:
+        await driver.executemany(spend_sql, spend)
 
 
-def _chunks(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+def _chunks(rows: list[tuple[Any, ...]], size: int) -> list[list[tuple[Any, ...]]]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 

@@ -88,8 +88,14 @@ class ReceiptStore:
         for day, chunk in by_day.items():
             self._append_day(self.root / f"{day}.jsonl", b"".join(chunk))
 
+    def append_chunk(self, receipt_id: str, data: bytes | bytearray) -> None:
+        """Append receipt lines (JSON + newline each) of the day of ``receipt_id`` to its file."""
+        day = day_of(receipt_id) or time.strftime("%Y-%m-%d", time.gmtime())
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._append_day(self.root / f"{day}.jsonl", data)
+
     @staticmethod
-    def _append_day(path: Path, data: bytes) -> None:
+    def _append_day(path: Path, data: bytes | bytearray) -> None:
         while True:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:

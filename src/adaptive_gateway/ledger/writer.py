@@ -23,9 +23,17 @@ log = logging.getLogger("adaptive_gateway.ledger")
 
 class BackgroundWriter(Generic[T]):
     def __init__(
-        self, process: Callable[[list[T]], None], *, max_pending: int = 10_000, interval: float = 0.1
+        self,
+        process: Callable[[list[T]], None],
+        *,
+        max_pending: int = 10_000,
+        interval: float = 0.1,
+        on_take: Callable[[], None] | None = None,
     ) -> None:
         self.process = process
+        # called on the event loop as a batch is taken for writing: a submitter that keeps appending to
+        # an item it submitted (a buffer of lines) lets go of it here, before the worker thread reads it
+        self.on_take = on_take
         self.max_pending = max_pending
         self.interval = interval
         self.dropped = 0
@@ -69,7 +77,7 @@ class BackgroundWriter(Generic[T]):
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(self.interval)  # at most one batch per interval: few, large writes
-            batch, self._pending = self._pending, []
+            batch = self._take()
             if not batch:
                 continue
             self._idle.clear()
@@ -77,6 +85,12 @@ class BackgroundWriter(Generic[T]):
                 await self._write(batch)
             finally:
                 self._idle.set()
+
+    def _take(self) -> list[T]:
+        batch, self._pending = self._pending, []
+        if self.on_take is not None:
+            self.on_take()
+        return batch
 
     async def _write(self, batch: list[T]) -> None:
         await asyncio.to_thread(self._process, batch)
@@ -92,13 +106,13 @@ class BackgroundWriter(Generic[T]):
         """Write everything submitted so far (tests, shutdown)."""
         if self._idle is not None:
             await self._idle.wait()
-        batch, self._pending = self._pending, []
+        batch = self._take()
         if batch:
             await self._write(batch)
 
     def flush_now(self) -> None:
         """Synchronous flush for callers without an event loop."""
-        batch, self._pending = self._pending, []
+        batch = self._take()
         if batch:
             self._process(batch)
 

@@ -37,7 +37,9 @@ from adaptive_gateway.trust.opa import DecisionClient
 from adaptive_gateway.trust.settings import TrustSettings, compile_trust
 
 log = logging.getLogger("adaptive_gateway.trust")
-Record = tuple[str, bytes | None, dict[str, Any] | None]  # (receipt id, receipt JSON, run folder files)
+# (receipt id, receipt lines of its day (JSON + newline each) or None, run folder files or None)
+Record = tuple[str, bytearray | None, dict[str, Any] | None]
+MAX_OPEN_BYTES = 64 << 20  # receipt lines held for one day file while the writer is behind; past it, dropped
 _CACHE_SIZE = 4  # configs in flight at once during reloads
 PRUNE_INTERVAL = 3600.0  # seconds between two retention passes (receipts, runs)
 
@@ -50,7 +52,11 @@ class TrustRuntime:
         self.decider = DecisionClient()
         self.receipts = ReceiptStore(home / RECEIPTS_DIR)
         self.runs = RunStore(home / RUNS_DIR)
-        self.writer: BackgroundWriter[Record] = BackgroundWriter(self._write)
+        # receipt lines waiting for the writer, one buffer per day file (keyed by the id's date part): one
+        # bytearray appended to, where a list of thousands of ~1 KB lines kept alive until the write cost
+        # several µs a request in fresh memory (the request log's buffer too, docs/benchmarks.md)
+        self._open: dict[str, bytearray] = {}
+        self.writer: BackgroundWriter[Record] = BackgroundWriter(self._write, on_take=self._open.clear)
         # memory items each key was handed over MCP, shared by the workers (trust/memory_sources.py)
         self.memory_reads = MemoryReads(share=home / MEMORY_READS_FILE)
         self._settings: dict[int, tuple[TrustConfig, TrustSettings]] = {}
@@ -94,13 +100,28 @@ class TrustRuntime:
             return
         latency_ms, ended_at = ctx.elapsed_ms(), time.time()
         if not record:  # the receipt alone (a recalled repeat's from its template)
-            self.writer.submit(
-                (rid, receipt_json(ctx, settings, latency_ms=latency_ms, ended_at=ended_at), None)
-            )
+            self._queue_line(rid, receipt_json(ctx, settings, latency_ms=latency_ms, ended_at=ended_at))
             return
         receipt = build_receipt(ctx, settings, latency_ms=latency_ms, ended_at=ended_at)
-        line = orjson.dumps(receipt) if settings.receipts.enabled else None
-        self.writer.submit((rid, line, run_parts(ctx, receipt, decision) if decision is not None else None))
+        if settings.receipts.enabled:
+            self._queue_line(rid, orjson.dumps(receipt))
+        if decision is not None:
+            self.writer.submit((rid, None, run_parts(ctx, receipt, decision)))
+
+    def _queue_line(self, rid: str, line: bytes) -> None:
+        """Append a receipt to its day's open buffer (submitted to the writer when opened)."""
+        day = rid[:11]  # "rc_YYYYMMDD": our ids carry their day (ledger/receipts.py day_of)
+        buf = self._open.get(day)
+        if buf is None:
+            buf = bytearray()
+            if not self.writer.submit((rid, buf, None)):
+                return
+            self._open[day] = buf
+        elif len(buf) > MAX_OPEN_BYTES:
+            self.writer.dropped += 1
+            return
+        buf += line
+        buf += b"\n"
 
     # ---- background ---------------------------------------------------------------------------------
 
@@ -112,7 +133,9 @@ class TrustRuntime:
                     self.runs.write(rid, run)
                 except OSError:
                     log.exception("writing run %s failed", rid)
-        self.receipts.append_lines([(rid, line) for rid, line, _ in records if line is not None])
+        for rid, lines, _ in records:
+            if lines:
+                self.receipts.append_chunk(rid, lines)
 
     async def start(self) -> None:
         self.writer.start()

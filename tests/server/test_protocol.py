@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -85,10 +86,10 @@ async def app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-de
 
 
 class Server:
-    def __init__(self, keep_alive: int = 75) -> None:
+    def __init__(self, keep_alive: int = 75, asgi: Any = None) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
+            asgi or app,
             host="127.0.0.1",
             port=self.port,
             loop="uvloop",
@@ -358,3 +359,39 @@ def test_graceful_shutdown_sends_what_was_answered() -> None:
         assert headers.get(b"connection") == b"close"
         assert closed(sock)
         sock.close()
+
+
+async def header_app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+    if scope["type"] == "lifespan":
+        await app(scope, receive, send)
+        return
+    await receive()
+    n = scope["query_string"].decode()
+    headers = [
+        [b"X-Mixed-Case", b"same"],  # a list pair, upper case: lowercased on the wire
+        (b"content-length", b"2"),
+        (b"x-request", n.encode()),  # different every request
+        (b"connection", b"keep-alive"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_repeated_and_unique_headers_over_many_responses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Header lines are validated and built once per distinct pair (a bounded memo, cleared when full):
+    every response still carries its own values, and a bad value is refused after good ones were."""
+    from adaptive_gateway.server import protocol
+
+    monkeypatch.setattr(protocol, "_LINES_MAX", 8)  # cleared every few responses
+    with Server(asgi=header_app) as srv, srv.connect() as sock:
+        buf = bytearray()
+        for i in range(30):
+            sock.sendall(request(f"/?{i}", method="GET"))
+            status, headers, body = read_response(sock, buf)
+            assert (status, body) == (b"HTTP/1.1 200 OK", b"ok")
+            assert headers[b"x-mixed-case"] == b"same" and headers[b"x-request"] == b"%d" % i
+            assert b"connection" in headers
+        assert len(protocol._LINES) <= 8
+    with pytest.raises(RuntimeError, match="header value"):
+        protocol._header_line((b"x-ok", b"bad\x01value"))
+    assert (b"x-ok", b"bad\x01value") not in protocol._LINES

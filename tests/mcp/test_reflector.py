@@ -101,3 +101,19 @@ async def test_outcomes_reach_memory_while_running(
     finally:
         gw.stop()
     assert sum(r["requests"] for r in note["routes"]) == 2 and note["author_agent"] == "route-reflector"
+
+
+def test_feedback_reaches_the_last_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feedback can be attributed to at least the last ``RECENT`` requests, and memory stays bounded."""
+    from adaptive_gateway.mcp import reflector as module
+
+    monkeypatch.setattr(module, "RECENT", 10)
+    reflector = RouteReflector(MemoryService(ContentGuard(), tmp_path / "memory"), interval=0)
+    ids = []
+    for _ in range(35):
+        ctx = _ctx()
+        reflector.observe(ctx)
+        ids.append(ctx.request_id)
+    assert all(reflector.feedback(rid, good=True) is not None for rid in ids[-10:])
+    assert reflector.feedback(ids[0], good=True) is None
+    assert len(reflector._recent) + len(reflector._older) <= 20

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +26,7 @@ log = logging.getLogger("adaptive_gateway.mcp.reflector")
 
 Key = tuple[str, str, str]  # (model, deployment, task type)
 TAGS = ("route-reflector", "routing")
+RECENT = 4096  # requests whose route feedback can still be attributed to (at least)
 
 
 def task_type(ctx: RequestContext) -> str:
@@ -87,7 +87,10 @@ class RouteReflector:
         self.namespace = namespace
         self.interval = interval
         self._pending: dict[Key, RouteStats] = {}
-        self._recent: OrderedDict[str, Key] = OrderedDict()  # request id -> route, for feedback
+        # request id -> route, for feedback: the last RECENT requests at least, at most twice that (two
+        # generations of plain dicts: an insert is a dict store, where an OrderedDict links a node)
+        self._recent: dict[str, Key] = {}
+        self._older: dict[str, Key] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- hot path ---------------------------------------------------------------------------------
@@ -120,13 +123,14 @@ class RouteReflector:
         if ctx.usage is not None:
             stats.input_tokens += ctx.usage.input_tokens
             stats.output_tokens += ctx.usage.output_tokens
-        self._recent[ctx.request_id] = key
-        if len(self._recent) > 4096:
-            self._recent.popitem(last=False)
+        recent = self._recent
+        recent[ctx.request_id] = key
+        if len(recent) >= RECENT:
+            self._older, self._recent = recent, {}
 
     def feedback(self, request_id: str, good: bool) -> Key | None:
         """Attribute a user's verdict to the route that served ``request_id``; None when unknown."""
-        key = self._recent.get(request_id)
+        key = self._recent.get(request_id) or self._older.get(request_id)
         if key is not None:
             stats = self._pending.setdefault(key, RouteStats())
             if good:

@@ -395,3 +395,45 @@ def test_repeated_and_unique_headers_over_many_responses(monkeypatch: pytest.Mon
     with pytest.raises(RuntimeError, match="header value"):
         protocol._header_line((b"x-ok", b"bad\x01value"))
     assert (b"x-ok", b"bad\x01value") not in protocol._LINES
+
+
+async def test_body_event_after_a_cancelled_wait() -> None:
+    """A receive cancelled while waiting (a disconnect watcher stopped) must not poison the next wait."""
+    from adaptive_gateway.server.protocol import BodyEvent
+
+    event = BodyEvent(asyncio.get_running_loop())
+    first = asyncio.ensure_future(event.wait())
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    second = asyncio.ensure_future(event.wait())
+    await asyncio.sleep(0)
+    assert not second.done()
+    event.set()
+    await asyncio.wait_for(second, 1)
+    event.clear()
+    assert not event.is_set
+
+
+async def test_write_batch_one_failure_does_not_hold_back_the_others() -> None:
+    from adaptive_gateway.server.protocol import WriteBatch
+
+    class FakeCycle:
+        def __init__(self, fail: bool) -> None:
+            self.fail, self.flushed, self.aborted = fail, False, False
+            self.transport = self
+
+        def abort(self) -> None:
+            self.aborted = True
+
+        def _flush(self) -> None:
+            if self.fail:
+                raise OSError("broken")
+            self.flushed = True
+
+    batch = WriteBatch(asyncio.get_running_loop())
+    cycles = [FakeCycle(False), FakeCycle(True), FakeCycle(False)]
+    for c in cycles:
+        batch.add(c)  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the batch goes out at the start of the next loop iteration
+    assert [(c.flushed, c.aborted) for c in cycles] == [(True, False), (False, True), (True, False)]

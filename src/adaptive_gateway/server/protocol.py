@@ -74,7 +74,7 @@ class BodyEvent:
         if self.is_set:
             return
         waiter = self._waiter
-        if waiter is None:
+        if waiter is None or waiter.done():  # done: cancelled with an earlier waiting task
             waiter = self._waiter = self._loop.create_future()
         await waiter
 
@@ -149,6 +149,7 @@ class Cycle:
         else:
             if result is not None:
                 _LOG.error("ASGI callable should return None, but returned '%s'.", result)
+                self._flush()
                 self.transport.close()
             elif not self.response_started and not self.disconnected:
                 _LOG.error("ASGI callable returned without starting response.")
@@ -363,7 +364,11 @@ class WriteBatch:
         if cycles is not None:
             self._cycles = None
             for cycle in cycles:
-                cycle._flush()
+                try:
+                    cycle._flush()
+                except Exception:  # one broken transport must not keep the others' responses back
+                    _LOG.exception("writing a response failed")
+                    cycle.transport.abort()
 
 
 _BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatch] = weakref.WeakKeyDictionary()

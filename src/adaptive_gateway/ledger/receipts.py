@@ -68,6 +68,11 @@ def day_of(receipt_id: str) -> str | None:
     return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else None
 
 
+def _file_day(receipt_id: str) -> str:
+    """The day file a receipt goes to: its id's day, today's for an id not in our form."""
+    return day_of(receipt_id) or time.strftime("%Y-%m-%d", time.gmtime())
+
+
 class ReceiptStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -80,17 +85,15 @@ class ReceiptStore:
         """Append already serialized receipts, ``(id, JSON bytes)``, to their days' files."""
         by_day: dict[str, builtins.list[bytes]] = {}
         for receipt_id, line in lines:
-            day = day_of(receipt_id) or time.strftime("%Y-%m-%d", time.gmtime())
-            by_day.setdefault(day, []).append(line + b"\n")
-        if not by_day:
-            return
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            by_day.setdefault(_file_day(receipt_id), []).append(line + b"\n")
         for day, chunk in by_day.items():
-            self._append_day(self.root / f"{day}.jsonl", b"".join(chunk))
+            self._append(day, b"".join(chunk))
 
     def append_chunk(self, receipt_id: str, data: bytes | bytearray) -> None:
         """Append receipt lines (JSON + newline each) of the day of ``receipt_id`` to its file."""
-        day = day_of(receipt_id) or time.strftime("%Y-%m-%d", time.gmtime())
+        self._append(_file_day(receipt_id), data)
+
+    def _append(self, day: str, data: bytes | bytearray) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._append_day(self.root / f"{day}.jsonl", data)
 

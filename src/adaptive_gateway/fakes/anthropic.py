@@ -217,7 +217,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     reasoning = thinking_text(body, knobs)
     answer = _with_reasoning(answer, reasoning)
     model = str(body.get("model", MODELS[0]))
-    if not body.get("stream"):
+    if not body.get("stream") or knobs.ignore_stream:
         return await json_response(request, message_json(answer, model), knobs)
     frames = message_frames(answer, model)
     return await send_stream(request, frames, knobs, content_type=SSE, malformed=MALFORMED)

@@ -48,6 +48,8 @@ class Knobs:
     """Reasoning text sent before the answer where the wire format has a place for it."""
     linger_ms: float = 0
     """Streaming: wait this long after the last event (the end marker) before ending the body."""
+    ignore_stream: bool = False
+    """Answer a streaming request with the whole JSON answer, as servers that cannot stream do."""
 
     def with_headers(self, headers: Mapping[str, str]) -> Knobs:
         """A copy with the `x-fake-*` overrides found in `headers` applied (self when there are none)."""
@@ -112,5 +114,6 @@ _PARSERS: Mapping[str, Callable[[str], object]] = MappingProxyType(
         "parallel_tools": int,
         "reasoning": _optional(str),
         "linger_ms": float,
+        "ignore_stream": _bool,
     }
 )

@@ -166,7 +166,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return error_response(knobs)
     answer = make_answer(knobs, chat_ask(body))
     model = str(body.get("model", MODELS[0]))
-    if not body.get("stream"):
+    if not body.get("stream") or knobs.ignore_stream:
         return await json_response(request, chat_json(answer, model), knobs)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     frames = chat_frames(answer, model, include_usage)

@@ -33,6 +33,7 @@ from adaptive_gateway.errors import (
 )
 from adaptive_gateway.pipeline.context import RequestContext
 from adaptive_gateway.pipeline.media import MediaFetcher, prepare
+from adaptive_gateway.pipeline.whole_answer import as_native_stream, is_whole_answer
 from adaptive_gateway.providers.base import Adapter, StreamParser, UpstreamRequest
 from adaptive_gateway.providers.upstream import Upstream, UpstreamStream
 from adaptive_gateway.routing.breaker import ALLOW, DENY
@@ -89,6 +90,11 @@ class Lease:
         self.st.health.inflight -= 1
         if err is not None:
             self.router.failed(self.dep, self.st, classify(err), err)
+
+
+async def _no_more() -> AsyncIterator[bytes]:
+    return
+    yield b""
 
 
 @dataclass(slots=True)
@@ -196,8 +202,13 @@ class Executor:
         try:
             if stream.status >= 400:
                 raise adapter.classify_error(stream.status, await stream.read(), stream.headers)
-            rest = stream.chunks()
-            first = await anext(rest, b"")
+            if is_whole_answer(adapter, stream.headers):  # the server did not stream (whole_answer.py)
+                assert ctx.request is not None
+                first = as_native_stream(adapter, ctx.request, await stream.read())
+                rest: AsyncIterator[bytes] = _no_more()
+            else:
+                rest = stream.chunks()
+                first = await anext(rest, b"")
             if not first:
                 raise UpstreamUnreachable(f"{dep.id}: the stream ended before any data")
         except BaseException:

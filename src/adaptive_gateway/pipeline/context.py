@@ -8,7 +8,7 @@ from typing import Any
 
 from adaptive_gateway.config import CompiledConfig, Deployment
 from adaptive_gateway.errors import Attempt
-from adaptive_gateway.types import ChatRequest, Usage
+from adaptive_gateway.types import ChatRequest, ChatResponse, Usage
 
 
 @dataclass(slots=True)
@@ -22,6 +22,21 @@ class Principal:
     allowed_models: frozenset[str] | None = None  # None = all
     roles: frozenset[str] = frozenset({"admin"})
     trust_level: str | None = None  # a virtual key's own default trust level (the key table sets it)
+
+
+class Answered:
+    """A stage's own answer to the request (a cache hit), left as ``ctx.answer``: the remaining stages,
+    routing and execution are skipped. :meth:`Gateway.complete` returns ``response``;
+    :meth:`Gateway.open_stream` returns the ``Answered``, which the server replays as a stream
+    (``server/proxy.py``). A value, not an exception: unwinding the stage, the planner and the wrappers
+    around them cost ~2 % of a cache hit (docs/benchmarks.md, tenth session)."""
+
+    __slots__ = ("response", "stream_body")
+
+    def __init__(self, response: ChatResponse, stream_body: bytes | None = None) -> None:
+        self.response = response
+        # for a streamed request: the whole stream in the client's format, when the stage has it rendered
+        self.stream_body = stream_body
 
 
 @dataclass(slots=True)
@@ -46,6 +61,7 @@ class RequestContext:
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     ended: float | None = None  # perf_counter when the response was done (set by Gateway.finish)
+    answer: Answered | None = None  # set by a stage that answers the request itself (a cache hit)
 
     def elapsed_ms(self) -> float:
         """Milliseconds from the start to the end of the request (to now while it runs)."""

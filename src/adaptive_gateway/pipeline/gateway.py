@@ -17,7 +17,7 @@ from adaptive_gateway.numbers import fround
 from adaptive_gateway.observability.requestlog import RequestLog
 from adaptive_gateway.pipeline import structured
 from adaptive_gateway.pipeline.auth import Authenticator
-from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.context import Answered, RequestContext
 from adaptive_gateway.pipeline.execute import BaseUrlResolver, Executor, OpenStream
 from adaptive_gateway.pipeline.forward import forward
 from adaptive_gateway.pipeline.media import MediaFetcher
@@ -51,18 +51,6 @@ REPLAY_NOTE = "replayed"
 # before decoding: (ctx, the client's wire format, raw body, path params) -> True when ctx.request and
 # notes were recalled
 Recall = Callable[[RequestContext, Wire, bytes, Mapping[str, str]], bool]
-
-
-class Answered(Exception):
-    """Raised by a stage that answers the request itself (a cache hit): the remaining stages, routing
-    and execution are skipped. :meth:`Gateway.complete` returns ``response``; :meth:`Gateway.open_stream`
-    lets it propagate, and the server replays the answer as a stream (``server/proxy.py``)."""
-
-    def __init__(self, response: ChatResponse, stream_body: bytes | None = None) -> None:
-        super().__init__("answered by a pipeline stage")
-        self.response = response
-        # for a streamed request: the whole stream in the client's format, when the stage has it rendered
-        self.stream_body = stream_body
 
 
 class Gateway:
@@ -120,7 +108,9 @@ class Gateway:
             )
         return model
 
-    async def plan(self, ctx: RequestContext) -> Plan:
+    async def plan(self, ctx: RequestContext) -> Plan | None:
+        """Run the stages, then plan the route; None when a stage answered the request itself
+        (``ctx.answer``: a cache hit), which is then neither routed nor executed."""
         assert ctx.request is not None
         model = self.resolve_model(ctx, ctx.request.model)
         replayed = REPLAY_NOTE in ctx.notes
@@ -128,21 +118,26 @@ class Gateway:
             if replayed and hasattr(stage, "replay_stamp"):
                 continue  # its notes were restored with the request
             await stage(ctx)
+            if ctx.answer is not None:
+                return None
         filters = [f for make in self.filters if (f := make(ctx)) is not None]
         key = ctx.principal.id if ctx.principal else None  # sticky traffic splits
         return self.executor.router.plan(ctx.config, model, filters, ctx.request, ctx.headers, key)
 
     async def complete(self, ctx: RequestContext) -> ChatResponse:
-        try:
-            plan = await self.plan(ctx)
-        except Answered as answered:
-            return answered.response
+        plan = await self.plan(ctx)
+        if plan is None:
+            return _answer(ctx).response
         resp = await structured.complete(self.executor, ctx, plan)
         ctx.settle(resp.usage)
         return resp
 
-    async def open_stream(self, ctx: RequestContext) -> OpenStream:
-        return await self.executor.open_stream(ctx, await self.plan(ctx))
+    async def open_stream(self, ctx: RequestContext) -> OpenStream | Answered:
+        """The committed upstream stream, or the stage's own answer (replayed as a stream by the server)."""
+        plan = await self.plan(ctx)
+        if plan is None:
+            return _answer(ctx)
+        return await self.executor.open_stream(ctx, plan)
 
     async def forward_openai(
         self, ctx: RequestContext, path: str, body: dict[str, Any], stream: bool
@@ -206,3 +201,9 @@ class Gateway:
                 "error": ctx.error,
             }
         )
+
+
+def _answer(ctx: RequestContext) -> Answered:
+    """The answer a stage left (``Gateway.plan`` returned None)."""
+    assert ctx.answer is not None
+    return ctx.answer

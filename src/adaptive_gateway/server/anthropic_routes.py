@@ -54,7 +54,7 @@ class MessagesRoutes:
         self, ctx: RequestContext, req: ChatRequest, body: dict[str, Any]
     ) -> int | None:
         plan = await self.gw.plan(ctx)  # resolves the model (404 / 403) and applies policy filters
-        dep = plan.candidates[0] if plan.candidates else None
+        dep = plan.candidates[0] if plan is not None and plan.candidates else None
         adapter = self.gw.adapters.get(dep.provider.adapter) if dep is not None else None
         if dep is None or not isinstance(adapter, AnthropicAdapter):
             return None

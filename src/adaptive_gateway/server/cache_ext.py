@@ -3,8 +3,8 @@
 Installs, after trust and accounts (so a request is authenticated, classified and admitted, and a hit
 still counts against its rate limits, before anything is looked up):
 
-* the lookup stage: on a hit it raises :class:`~adaptive_gateway.pipeline.gateway.Answered`, which
-  skips routing and execution (``Gateway.complete`` returns the answer; for streams the server
+* the lookup stage: on a hit it leaves :class:`~adaptive_gateway.pipeline.context.Answered` as
+  ``ctx.answer``, which skips routing and execution (``Gateway.complete`` returns the answer; for streams the server
   replays it through the client format's stream renderer);
 * wrappers that keep the answer for the store: the response of ``Gateway.complete``, and for streams
   a side parser on the upstream bytes (the client's bytes are not touched, passthrough included);
@@ -25,9 +25,9 @@ from adaptive_gateway.cache.recall import Recalled, Replayable
 from adaptive_gateway.cache.replay import StreamAssembler
 from adaptive_gateway.cache.service import CAPTURE_NOTE, PLAN_NOTE, RESPONSE_NOTE, CachePlan, ResponseCache
 from adaptive_gateway.config import gateway_home
-from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.context import Answered, RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
-from adaptive_gateway.pipeline.gateway import REPLAY_NOTE, Answered, Gateway
+from adaptive_gateway.pipeline.gateway import REPLAY_NOTE, Gateway
 from adaptive_gateway.server import cache_http
 from adaptive_gateway.types import ChatResponse
 
@@ -49,10 +49,11 @@ class CacheStage:
         if isinstance(recalled, Recalled):
             answer = self.cache.replay(ctx, recalled)
             stream = self.cache.replay_stream(ctx, recalled) if recalled.request.stream else None
-            raise Answered(answer, stream)
+            ctx.answer = Answered(answer, stream)
+            return
         resp = await self.cache.lookup(ctx)
         if resp is not None:
-            raise Answered(resp)
+            ctx.answer = Answered(resp)
 
 
 def _storing(ctx: RequestContext) -> bool:
@@ -75,8 +76,10 @@ def _wrap_complete(gw: Gateway) -> None:
 def _wrap_open_stream(gw: Gateway) -> None:
     open_stream = gw.open_stream
 
-    async def opened(ctx: RequestContext) -> OpenStream:
+    async def opened(ctx: RequestContext) -> OpenStream | Answered:
         stream = await open_stream(ctx)
+        if isinstance(stream, Answered):
+            return stream
         adapter = gw.adapters.get(stream.deployment.provider.adapter)
         if not _storing(ctx) or adapter is None or ctx.request is None:
             return stream

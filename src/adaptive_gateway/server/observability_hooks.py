@@ -113,7 +113,7 @@ class Hooks:
     def install(self, gw: Gateway, keep_responses: bool) -> None:
         plan, forward, complete = gw.plan, gw.forward_openai, gw.complete
 
-        async def planned(ctx: RequestContext) -> Plan:
+        async def planned(ctx: RequestContext) -> Plan | None:
             self.enter(ctx)
             try:
                 return await plan(ctx)

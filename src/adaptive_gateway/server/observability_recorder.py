@@ -29,9 +29,9 @@ from typing import Any
 
 from adaptive_gateway.config.observability_schema import RecordingConfig
 from adaptive_gateway.observability.sample import Sample
-from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.context import Answered, RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
-from adaptive_gateway.pipeline.gateway import Answered, Gateway
+from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.providers.base import StreamParser
 from adaptive_gateway.server.observability_sample import (
     LEVELS,
@@ -188,12 +188,11 @@ class Recorder:
         the observability hooks' ``complete`` wrapper)."""
         open_stream = gw.open_stream
 
-        async def opened(ctx: RequestContext) -> OpenStream:
-            try:
-                stream = await open_stream(ctx)
-            except Answered as answered:  # a cache hit replayed as a stream
-                ctx.notes[RESPONSE_NOTE] = answered.response
-                raise
+        async def opened(ctx: RequestContext) -> OpenStream | Answered:
+            stream = await open_stream(ctx)
+            if isinstance(stream, Answered):  # a cache hit replayed as a stream
+                ctx.notes[RESPONSE_NOTE] = stream.response
+                return stream
             adapter = gw.adapters.get(stream.deployment.provider.adapter)
             if adapter is None or ctx.request is None or not self.allowed(ctx):
                 return stream

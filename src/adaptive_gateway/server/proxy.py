@@ -12,9 +12,9 @@ import orjson
 from adaptive_gateway.cache.replay import stream_body
 from adaptive_gateway.errors import GatewayError, InvalidRequest
 from adaptive_gateway.formats.openai_chat import decode_usage
-from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.context import Answered, RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
-from adaptive_gateway.pipeline.gateway import Answered, Gateway
+from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.providers.upstream import UpstreamStream
 from adaptive_gateway.server.http import DisconnectWatch, Headers, Http
 from adaptive_gateway.types import StreamUsage, Usage
@@ -111,10 +111,9 @@ async def chat(gw: Gateway, http: Http, wire: Wire, params: dict[str, str]) -> N
         req = ctx.request
         assert req is not None
         if req.stream:
-            try:
-                up = await gw.open_stream(ctx)
-            except Answered as answered:
-                await _replay(http, wire, ctx, answered)
+            up = await gw.open_stream(ctx)
+            if isinstance(up, Answered):  # a stage answered it (a cache hit)
+                await _replay(http, wire, ctx, up)
             else:
                 await _stream(gw, http, wire, ctx, up)
         else:

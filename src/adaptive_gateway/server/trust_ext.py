@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from adaptive_gateway.config import gateway_home
 from adaptive_gateway.ledger.receipts import ReceiptIds
-from adaptive_gateway.pipeline.context import RequestContext
+from adaptive_gateway.pipeline.context import Answered, RequestContext
 from adaptive_gateway.pipeline.execute import OpenStream
 from adaptive_gateway.pipeline.gateway import Gateway
 from adaptive_gateway.routing.plan import Plan
@@ -81,10 +81,11 @@ def _wrap_authenticate(gw: Gateway, ids: ReceiptIds) -> None:
 def _wrap_plan(gw: Gateway, ids: ReceiptIds) -> None:
     plan = gw.plan
 
-    async def planned(ctx: RequestContext) -> Plan:
+    async def planned(ctx: RequestContext) -> Plan | None:
         ensure_receipt_id(ctx, ids)  # contexts made without authenticate (MCP tools) get one here
         result = await plan(ctx)
-        ctx.notes[PLAN_NOTE] = result
+        if result is not None:  # None: a stage answered (a cache hit), nothing was routed
+            ctx.notes[PLAN_NOTE] = result
         return result
 
     gw.plan = planned  # type: ignore[method-assign]
@@ -108,8 +109,10 @@ def _wrap_complete(gw: Gateway) -> None:
 def _wrap_open_stream(gw: Gateway) -> None:
     open_stream = gw.open_stream
 
-    async def opened(ctx: RequestContext) -> OpenStream:
+    async def opened(ctx: RequestContext) -> OpenStream | Answered:
         stream = await open_stream(ctx)
+        if isinstance(stream, Answered):
+            return stream
         decision = _decision(ctx)
         if decision is None or not (decision.mapping or decision.record_runs):
             return stream

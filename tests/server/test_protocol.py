@@ -393,6 +393,12 @@ def test_repeated_and_unique_headers_over_many_responses(monkeypatch: pytest.Mon
             assert headers[b"x-mixed-case"] == b"same" and headers[b"x-request"] == b"%d" % i
             assert b"connection" in headers
         assert len(cycle._LINES) <= 8
+    # a value the gateway makes new for every response is checked and written, never remembered
+    line, framing = cycle._header_line((b"x-request-id", b"req_1"))
+    assert (line, framing) == (b"x-request-id: req_1\r\n", None)
+    assert (b"x-request-id", b"req_1") not in cycle._LINES
+    with pytest.raises(RuntimeError, match="header value"):
+        cycle._header_line((b"x-request-id", b"req\n1"))
     with pytest.raises(RuntimeError, match="header value"):
         cycle._header_line((b"x-ok", b"bad\x01value"))
     assert (b"x-ok", b"bad\x01value") not in cycle._LINES

@@ -306,6 +306,9 @@ class Cycle:
 _LINES: dict[tuple[bytes, bytes], tuple[bytes, bytes | None]] = {}
 _LINES_MAX = 4096  # cleared when full: values unique per request (ids) pass through, common pairs come back
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+# the gateway's own headers whose value is new on every response: validated, never remembered (kept,
+# thousands of pairs used once would only churn memory between the clears)
+_PER_RESPONSE = frozenset((b"x-request-id", b"x-adaptive-receipt"))
 
 
 def _header_line(pair: Any) -> tuple[bytes, bytes | None]:
@@ -322,7 +325,7 @@ def _header_line(pair: Any) -> tuple[bytes, bytes | None]:
     known = (b"%b: %b\r\n" % (lower, value), lower if lower in _FRAMING else None)
     if len(_LINES) >= _LINES_MAX:
         _LINES.clear()
-    if type(name) is bytes and type(value) is bytes:  # immutable: safe to remember
+    if type(name) is bytes and type(value) is bytes and name not in _PER_RESPONSE:  # immutable: safe
         _LINES[pair] = known
     return known
 

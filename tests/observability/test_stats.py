@@ -69,6 +69,29 @@ def test_tenant_scope_and_recent_filter() -> None:
     assert [s.tenant for s in stats.recent_requests(lambda s: s.status >= 400, 10)] == ["t2"]
 
 
+def test_ring_keeps_every_error_and_some_successes_per_second() -> None:
+    """Past ``recent_per_second`` successes in one second the ring keeps only the errors (and counts
+    everything as before); the next second starts a new allowance; below the rate every request is kept."""
+    clock = Clock(5_000.0)
+    stats = Stats(recent=1000, clock=clock, recent_per_second=3)
+    for i in range(10):
+        stats.record(req(clock, model=f"ok{i}"))
+    stats.record(req(clock, model="failed", status=502))
+    clock.t += 0.5
+    for i in range(3):
+        stats.record(req(clock, model=f"late{i}"))
+    assert [s.model for s in stats.recent] == ["ok0", "ok1", "ok2", "failed"]
+    assert summary(stats.window(10), 10)["requests"] == 14  # the counts miss nothing
+    clock.t += 0.6  # the next second
+    stats.record(req(clock, model="next"))
+    stats.record(req(clock, model="next-failed", status=429))
+    assert [s.model for s in stats.recent][-2:] == ["next", "next-failed"]
+    every = Stats(recent=1000, clock=clock)  # no limit: every request
+    for i in range(10):
+        every.record(req(clock, model=f"m{i}"))
+    assert len(every.recent) == 10
+
+
 def test_percentile_of_empty_histogram_is_none() -> None:
     assert percentile({}, 0.5) is None
 

@@ -69,6 +69,9 @@ class RecordingConfig(_Strict):
 
 class StatsConfig(_Strict):
     recent_requests: int = Field(1000, ge=10, le=100_000, description="the /api/traces ring buffer")
+    recent_per_second: int = Field(
+        100, ge=1, le=1_000_000, description="successful requests the ring keeps per second (failed: all)"
+    )
     max_clients: int = Field(50, ge=1, le=1000, description="distinct clients tracked (others: 'other')")
 
 

@@ -6,6 +6,12 @@ Recording is O(1): one dict update for the request's series (model, provider, de
 client) in the current second, one latency bucket, one append to the ring. When a second ends, its
 aggregates are folded into the current minute (once per second, not per request). Reads merge at most
 the last 60 seconds, or up to ``MINUTES`` minutes.
+
+The ring keeps every failed request, and successful ones up to ``recent_per_second`` a second: below
+that rate (an interactive team's traffic) it holds every request; above it, a sample of the successes
+and all the errors. Keeping each request's sample alive for the ring's length cost ~4 % of a cache hit's
+CPU at 17,000 requests a second (a sample dropped at once is reused memory still in the CPU caches; one
+kept for a thousand requests is cold when it is finally freed), where the ring then spanned 60 ms.
 """
 
 from __future__ import annotations
@@ -76,9 +82,17 @@ def _empty(start: int) -> Bucket:
 class Stats:
     """Rolling stats; ``clock`` returns wall-clock seconds (injectable for tests)."""
 
-    def __init__(self, recent: int = 1000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        recent: int = 1000,
+        clock: Callable[[], float] = time.time,
+        recent_per_second: int | None = None,
+    ) -> None:
         self.clock = clock
         self.recent: deque[Sample] = deque(maxlen=recent)
+        # successful requests kept in the ring per second (None: all); failed ones are always kept
+        self.recent_per_second = recent_per_second
+        self._kept = 0  # successful requests the ring took in the current second
         self.started = clock()
         now = int(self.started)
         self._cur = _empty(now)
@@ -112,7 +126,13 @@ class Stats:
             hist = cur.lat[s.model] = {}
         b = _bucket(ms)
         hist[b] = hist.get(b, 0) + 1
-        self.recent.append(s)
+        if s.status >= 400:
+            self.recent.append(s)
+        else:
+            limit = self.recent_per_second
+            if limit is None or self._kept < limit:
+                self._kept += 1
+                self.recent.append(s)
         self.total += 1
 
     def _advance(self, sec: int) -> None:
@@ -128,6 +148,7 @@ class Stats:
             self._minutes.append(self._minute)
             self._minute = _empty(minute)
         self._cur = _empty(sec)
+        self._kept = 0
 
     def tick(self) -> None:
         """Advance to the present without a request (so idle periods read as zero)."""

@@ -4,8 +4,8 @@ Installs, after trust and accounts (so a request is authenticated, classified an
 still counts against its rate limits, before anything is looked up):
 
 * the lookup stage: on a hit it leaves :class:`~adaptive_gateway.pipeline.context.Answered` as
-  ``ctx.answer``, which skips routing and execution (``Gateway.complete`` returns the answer; for streams the server
-  replays it through the client format's stream renderer);
+  ``ctx.answer``, which skips routing and execution (``Gateway.complete`` returns the answer; for
+  streams the server replays it through the client format's stream renderer);
 * wrappers that keep the answer for the store: the response of ``Gateway.complete``, and for streams
   a side parser on the upstream bytes (the client's bytes are not touched, passthrough included);
 * the store finisher; ``GET`` / ``DELETE /api/cache`` (``server/cache_http.py``); a readiness check;

@@ -58,7 +58,7 @@ class ObservabilityRuntime:
         self.cfg = cfg
         m = cfg.metrics
         self.metrics = GatewayMetrics.from_env(__version__, m.per_key) if m.enabled else None
-        self.stats = Stats(cfg.stats.recent_requests)
+        self.stats = Stats(cfg.stats.recent_requests, recent_per_second=cfg.stats.recent_per_second)
         self.clients = ClientNames(cfg.stats.max_clients)
         self.tracing = _tracing(cfg)
         self.hooks = Hooks(self.tracing)

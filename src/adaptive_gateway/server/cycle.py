@@ -11,7 +11,13 @@ one (docs/benchmarks.md, ninth session):
   ``call_soon`` (:class:`WriteBatch`): one ``send`` syscall and TCP segment per response instead of one
   per ASGI message, and no send syscalls (with the peer's loopback receive path) interleaved with the
   Python work of the iteration's other requests;
-* response header lines are validated and built once per distinct (name, value) pair.
+* response header lines are validated and built once per distinct (name, value) pair;
+* the gateway's own handlers (``server/http.py``), finding that ``send`` is a cycle's, call
+  :meth:`Cycle.body_if_complete` and :meth:`Cycle.respond`: a body that is all there is taken and a
+  whole response sent without the ASGI messages (two dicts and three awaits a request); each says when
+  the usual ``receive`` / ``send`` must be used instead. (Not an entry in ``scope["extensions"]``: the
+  scope would then hold its cycle, which holds the scope, and every request would wait for the
+  collector to be freed.)
 
 What a response may be is unchanged from uvicorn: header names and values are validated (uvicorn's own
 expressions), a missing length means chunked, HEAD sends no body, a body longer or shorter than its
@@ -188,6 +194,34 @@ class Cycle:
             body = b""
         return {"type": "http.request", "body": body, "more_body": self.more_body}
 
+    # ---- the extension (``scope["extensions"]["adaptive.cycle"]``) ------------------------------------
+
+    def body_if_complete(self) -> bytes | None:
+        """The whole request body when all of it has arrived (what ``receive`` would return), else None
+        (more to come, a 100-continue to send, disconnected): then ``receive`` as usual."""
+        if self.more_body or self.disconnected or self.response_complete or self.waiting_for_100_continue:
+            return None
+        self.flow.resume_reading()
+        self.message_event.is_set = False
+        chunks = self.chunks
+        if not chunks:
+            return b""
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks = []
+        self.size = 0
+        return body
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+        """A whole response (``http.response.start`` then one ``http.response.body``); False, with
+        nothing sent, when ``send`` must be used (started already, disconnected, writes paused)."""
+        if self.response_started or self.disconnected or self.flow.write_paused:
+            return False
+        self._start(status, headers)
+        self._body(body, False)
+        return True
+
+    # ---- ASGI ``send`` ---------------------------------------------------------------------------------
+
     async def send(self, message: dict[str, Any]) -> None:
         if self.flow.write_paused and not self.disconnected:
             await self.flow.drain()
@@ -198,7 +232,7 @@ class Cycle:
                 raise RuntimeError(
                     f"Expected ASGI message 'http.response.start', but got '{message['type']}'."
                 )
-            self._start(message)
+            self._start(message["status"], message.get("headers", ()))
         elif not self.response_complete:
             if message["type"] != "http.response.body":
                 raise RuntimeError(
@@ -210,13 +244,11 @@ class Cycle:
                 f"Unexpected ASGI message '{message['type']}' sent, after response already completed."
             )
 
-    def _start(self, message: dict[str, Any]) -> None:
-        status = message["status"]
+    def _start(self, status: int, headers: Any) -> None:
         content = [STATUS_LINE[status]]
         length: bytes | None = None
         close = False
         chunked = False
-        headers = message.get("headers", ())
         if self.default_headers:
             headers = self.default_headers + list(headers)
         lines = _LINES

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from adaptive_gateway.errors import InvalidRequest, PayloadTooLarge
+from adaptive_gateway.server.cycle import Cycle
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,7 +21,12 @@ JSON = b"application/json"
 
 
 class Http:
-    __slots__ = ("_query", "headers", "method", "path", "receive", "scope", "send", "started")
+    """One request for a handler. Under the gateway's own server (``send`` is a
+    :class:`~adaptive_gateway.server.cycle.Cycle`'s) it reads a body that is all there and sends a whole
+    response straight through that cycle; under any other ASGI server, and for streams, through
+    ``receive`` / ``send``."""
+
+    __slots__ = ("_cycle", "_query", "headers", "method", "path", "receive", "scope", "send", "started")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
@@ -31,6 +37,8 @@ class Http:
         self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self._query: dict[str, str] | None = None
         self.started = False
+        cycle = getattr(send, "__self__", None)
+        self._cycle: Cycle | None = cycle if type(cycle) is Cycle else None
 
     @property
     def query(self) -> dict[str, str]:
@@ -52,6 +60,11 @@ class Http:
                 raise InvalidRequest("invalid Content-Length header")
             if int(declared) > limit:
                 raise PayloadTooLarge(f"request body of {declared} bytes exceeds the {limit}-byte limit")
+        whole = self._cycle.body_if_complete() if self._cycle is not None else None
+        if whole is not None:
+            if len(whole) > limit:
+                raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+            return whole
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -74,6 +87,8 @@ class Http:
         if headers:
             hdrs.extend(headers)
         self.started = True
+        if self._cycle is not None and self._cycle.respond(status, hdrs, body):
+            return
         await self.send({"type": "http.response.start", "status": status, "headers": hdrs})
         await self.send({"type": "http.response.body", "body": body})
 

@@ -457,6 +457,9 @@ async def http_app(scope: dict, receive, send) -> None:  # type: ignore[no-untyp
     if scope["path"] == "/headers-bad":
         await http.respond(200, b"x", [(b"x-bad", b"a\r\nb")])
         return
+    if scope["path"] == "/whole-stream":
+        await http.whole_stream(200, [(b"x-via", via)], b"text/event-stream", b"data: 1\n\ndata: 2\n\n")
+        return
     await http.respond(201, b"%s %d:%s" % (via, len(body), body[:16]), [(b"x-n", b"%d" % len(body))])
 
 
@@ -486,5 +489,9 @@ def test_http_helper_goes_through_the_cycle_extension() -> None:
         head = sock.recv(4096)
         assert head.startswith(b"HTTP/1.1 201 Created") and head.endswith(b"\r\n\r\n")
         assert b"content-length: 8\r\n" in head  # the length of the body HEAD does not send ("cycle 0:")
+        sock.sendall(request("/whole-stream"))
+        status, headers, body = read_response(sock, buf)
+        assert headers[b"transfer-encoding"] == b"chunked" and headers[b"x-via"] == b"cycle"
+        assert headers[b"cache-control"] == b"no-cache" and body == b"data: 1\n\ndata: 2\n\n"
         sock.sendall(request("/headers-bad"))
         assert read_response(sock, buf)[0] == b"HTTP/1.1 500 Internal Server Error"

@@ -93,14 +93,19 @@ class Http:
         await self.send({"type": "http.response.body", "body": body})
 
     async def start_stream(self, status: int, headers: Headers, content_type: bytes) -> None:
-        hdrs = [
-            (b"content-type", content_type),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        hdrs.extend(headers)
         self.started = True
+        hdrs = _stream_headers(headers, content_type)
         await self.send({"type": "http.response.start", "status": status, "headers": hdrs})
+
+    async def whole_stream(self, status: int, headers: Headers, content_type: bytes, body: bytes) -> None:
+        """A stream whose every event is known (a cached answer replayed): ``start_stream`` then
+        ``end(body)``, sent at once where the server allows (chunked, like any stream)."""
+        self.started = True
+        hdrs = _stream_headers(headers, content_type)
+        if self._cycle is not None and self._cycle.respond(status, hdrs, body):
+            return
+        await self.send({"type": "http.response.start", "status": status, "headers": hdrs})
+        await self.send({"type": "http.response.body", "body": body})
 
     async def write(self, data: bytes) -> None:
         if data:
@@ -108,6 +113,12 @@ class Http:
 
     async def end(self, data: bytes = b"") -> None:
         await self.send({"type": "http.response.body", "body": data})
+
+
+def _stream_headers(headers: Headers, content_type: bytes) -> Headers:
+    hdrs = [(b"content-type", content_type), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+    hdrs.extend(headers)
+    return hdrs
 
 
 class DisconnectWatch:

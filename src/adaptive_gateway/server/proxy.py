@@ -172,8 +172,7 @@ async def _replay(http: Http, wire: Wire, ctx: RequestContext, answered: Answere
     body = answered.stream_body
     if body is None:
         body = stream_body(wire, ctx.request, answered.response, "chatcmpl-" + ctx.request_id)
-    await http.start_stream(200, route_headers(ctx), wire.stream_content_type)
-    await http.end(body)
+    await http.whole_stream(200, route_headers(ctx), wire.stream_content_type, body)
 
 
 def _usage(events: list[Any], current: Usage | None) -> Usage | None:

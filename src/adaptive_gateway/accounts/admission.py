@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -127,7 +127,9 @@ class Admission:
         self._leases = 0
         self._now = accounts.counters.admit_local  # decides without waiting when it can
 
-    async def __call__(self, ctx: RequestContext) -> None:
+    def __call__(self, ctx: RequestContext) -> Awaitable[None] | None:
+        """The stage: None for a caller without limits (the master key on a model without model
+        limits: nothing to wait for, no coroutine), else the admission to await."""
         p = ctx.principal
         entry = self.acc.table.by_id.get(p.id) if p is not None and p.kind == "virtual" else None
         req = ctx.request
@@ -135,7 +137,18 @@ class Admission:
         model = config.resolve(req.model) if req is not None else None
         model_limits = config.source.limits.models.get(model.name) if model is not None else None
         if entry is None and model_limits is None:
-            return
+            return None
+        return self._admit_request(ctx, entry, model, model_limits)
+
+    async def _admit_request(
+        self,
+        ctx: RequestContext,
+        entry: KeyEntry | None,
+        model: Model | None,
+        model_limits: LimitSet | None,
+    ) -> None:
+        req = ctx.request
+        config = ctx.config
         if entry is not None and (entry.networks is not None or entry.max_tokens is not None):
             self._check_request(entry, ctx)
         t = self._template(config, entry, model, model_limits)

@@ -32,13 +32,16 @@ log = logging.getLogger("adaptive_gateway")
 
 
 class Stage(Protocol):
-    """A pipeline step before routing; raises a GatewayError to stop the request.
+    """A pipeline step before routing; raises a GatewayError to stop the request, or answers it itself
+    by setting ``ctx.answer``. A call returns None when the stage is done, or an awaitable to wait for
+    (an ``async def`` stage always returns one): most stages decide most requests without waiting, and
+    then cost no coroutine.
 
     A stage may also offer ``replay_stamp`` / ``replay_notes`` (``cache/recall.py``): it is then
     skipped for a recalled repeat, whose notes hold its result. Every other stage runs again for a
     recalled request and must not change ``ctx.request`` (the recalled object is shared)."""
 
-    async def __call__(self, ctx: RequestContext) -> None: ...
+    def __call__(self, ctx: RequestContext) -> Awaitable[None] | None: ...
 
 
 Finisher = Callable[[RequestContext], None]
@@ -117,7 +120,9 @@ class Gateway:
         for stage in self.stages:
             if replayed and hasattr(stage, "replay_stamp"):
                 continue  # its notes were restored with the request
-            await stage(ctx)
+            pending = stage(ctx)
+            if pending is not None:
+                await pending
             if ctx.answer is not None:
                 return None
         filters = [f for make in self.filters if (f := make(ctx)) is not None]
@@ -144,9 +149,16 @@ class Gateway:
     ) -> UpstreamResponse | UpstreamStream:
         """Non-chat OpenAI endpoints (completions, embeddings), with failover: see pipeline/forward.py."""
         model = self.resolve_model(ctx, body["model"])
-        for stage in self.stages:
-            await stage(ctx)
+        await self.run_stages(ctx)
         return await forward(self, ctx, model, path, body, stream)
+
+    async def run_stages(self, ctx: RequestContext) -> None:
+        """Every stage in order, for the routes that are neither recalled nor answered by a stage
+        (completions, embeddings)."""
+        for stage in self.stages:
+            pending = stage(ctx)
+            if pending is not None:
+                await pending
 
     def finish(self, ctx: RequestContext) -> None:
         """Run the finishers for a request whose response went out. While other requests are being

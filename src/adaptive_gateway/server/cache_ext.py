@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +43,18 @@ class CacheStage:
     def __init__(self, cache: ResponseCache) -> None:
         self.cache = cache
 
-    async def __call__(self, ctx: RequestContext) -> None:
+    def __call__(self, ctx: RequestContext) -> Awaitable[None] | None:
         if ctx.request is None or ctx.route.startswith("/"):
-            return
+            return None
         recalled = ctx.notes.get(REPLAY_NOTE)
-        if isinstance(recalled, Recalled):
+        if isinstance(recalled, Recalled):  # answered without waiting (Stage: no coroutine)
             answer = self.cache.replay(ctx, recalled)
             stream = self.cache.replay_stream(ctx, recalled) if recalled.request.stream else None
             ctx.answer = Answered(answer, stream)
-            return
+            return None
+        return self._lookup(ctx)
+
+    async def _lookup(self, ctx: RequestContext) -> None:
         resp = await self.cache.lookup(ctx)
         if resp is not None:
             ctx.answer = Answered(resp)

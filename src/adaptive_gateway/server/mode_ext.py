@@ -68,7 +68,7 @@ def _reachable_deployments(config: CompiledConfig, model: Model) -> list[Deploym
     return [d for m in models if m is not None for d in m.deployments]
 
 
-async def offline_stage(ctx: RequestContext) -> None:
+def offline_stage(ctx: RequestContext) -> None:
     """Refuse, with one clear error, a chat request whose model (with its fallbacks) is hosted-only.
     Virtual models without deployments of their own are left to the filter."""
     if ctx.request is None or not is_offline(ctx.config):
@@ -101,8 +101,7 @@ def guard_forward(gw: Gateway) -> Forward:
         from adaptive_gateway.pipeline.forward import forward as forward_to
 
         gw.resolve_model(ctx, str(body["model"]))  # the key's model permissions, as forward_openai
-        for stage in gw.stages:
-            await stage(ctx)
+        await gw.run_stages(ctx)
         return await forward_to(gw, ctx, replace(model, deployments=local), path, body, stream)
 
     return guarded

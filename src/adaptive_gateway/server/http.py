@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import suppress
+from types import MethodType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -37,8 +38,10 @@ class Http:
         self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self._query: dict[str, str] | None = None
         self.started = False
-        cycle = getattr(send, "__self__", None)
-        self._cycle: Cycle | None = cycle if type(cycle) is Cycle else None
+        # (a type test, not getattr(send, "__self__", None): for a plain function that raises inside)
+        self._cycle: Cycle | None = (
+            send.__self__ if type(send) is MethodType and type(send.__self__) is Cycle else None
+        )
 
     @property
     def query(self) -> dict[str, str]:

@@ -22,7 +22,7 @@ from adaptive_gateway.providers.gemini import GeminiAdapter
 from adaptive_gateway.providers.ollama import OllamaAdapter
 from adaptive_gateway.providers.openai import OpenAIAdapter
 from adaptive_gateway.types import ChatRequest, ContentPart, Message
-from tests.support.anthropic_gw import two_upstreams_config
+from tests.support.anthropic_gw import two_fakes, two_upstreams_config
 from tests.support.gateway import MASTER_KEY, GatewayThread
 
 TEXT = "one whole answer instead of a stream"
@@ -31,15 +31,8 @@ CACHED = "models: {gpt-cached: {deployments: [{provider: oai, model: upstream-mo
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
-    oai = FakeUpstream("openai").start_in_thread()
-    ant = FakeUpstream("anthropic").start_in_thread()
-    for fake in (oai, ant):
-        fake.knobs = Knobs(ignore_stream=True, text=TEXT)
-    try:
-        yield oai, ant
-    finally:
-        oai.stop_thread()
-        ant.stop_thread()
+    with two_fakes(Knobs(ignore_stream=True, text=TEXT)) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")

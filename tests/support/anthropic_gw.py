@@ -8,9 +8,13 @@ the Anthropic fake.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from adaptive_gateway.fakes.knobs import Knobs
+from adaptive_gateway.fakes.server import FakeUpstream
 from tests.support.gateway import MASTER_HASH
 
 SAMPLES = Path("/work/shared/client-samples")
@@ -38,6 +42,20 @@ aliases:
   claude-opus-5-5: claude-native
 {extra}
 """
+
+
+@contextmanager
+def two_fakes(knobs: Knobs | None = None) -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
+    """A fake OpenAI and a fake Anthropic upstream, running (both with ``knobs`` when given)."""
+    oai = FakeUpstream("openai").start_in_thread()
+    ant = FakeUpstream("anthropic").start_in_thread()
+    if knobs is not None:
+        oai.knobs = ant.knobs = knobs
+    try:
+        yield oai, ant
+    finally:
+        oai.stop_thread()
+        ant.stop_thread()
 
 
 def client_sample(name: str) -> dict[str, Any]:

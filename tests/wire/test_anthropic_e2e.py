@@ -17,7 +17,7 @@ import pytest
 
 from adaptive_gateway.fakes.knobs import Knobs
 from adaptive_gateway.fakes.server import FakeUpstream
-from tests.support.anthropic_gw import client_sample, two_upstreams_config
+from tests.support.anthropic_gw import client_sample, two_fakes, two_upstreams_config
 from tests.support.gateway import MASTER_KEY, GatewayThread
 
 WEATHER = {
@@ -30,13 +30,8 @@ PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAW
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
-    oai = FakeUpstream("openai").start_in_thread()
-    ant = FakeUpstream("anthropic").start_in_thread()
-    try:
-        yield oai, ant
-    finally:
-        oai.stop_thread()
-        ant.stop_thread()
+    with two_fakes() as both:
+        yield both
 
 
 @pytest.fixture(scope="module")

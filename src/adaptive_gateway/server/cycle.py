@@ -185,14 +185,17 @@ class Cycle:
             event.is_set = False
         if self.disconnected or self.response_complete:
             return dict(_DISCONNECT)
+        return {"type": "http.request", "body": self._take_body(), "more_body": self.more_body}
+
+    def _take_body(self) -> bytes:
+        """The body chunks received so far, joined (b"" when none)."""
         chunks = self.chunks
-        if chunks:
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self.chunks = []
-            self.size = 0
-        else:
-            body = b""
-        return {"type": "http.request", "body": body, "more_body": self.more_body}
+        if not chunks:
+            return b""
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks = []
+        self.size = 0
+        return body
 
     # ---- the extension (``scope["extensions"]["adaptive.cycle"]``) ------------------------------------
 
@@ -203,13 +206,7 @@ class Cycle:
             return None
         self.flow.resume_reading()
         self.message_event.is_set = False
-        chunks = self.chunks
-        if not chunks:
-            return b""
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self.chunks = []
-        self.size = 0
-        return body
+        return self._take_body()
 
     def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
         """A whole response (``http.response.start`` then one ``http.response.body``); False, with

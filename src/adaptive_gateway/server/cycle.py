@@ -197,7 +197,7 @@ class Cycle:
         self.size = 0
         return body
 
-    # ---- the extension (``scope["extensions"]["adaptive.cycle"]``) ------------------------------------
+    # ---- for the gateway's own handlers (server/http.py), without the ASGI messages -----------------
 
     def body_if_complete(self) -> bytes | None:
         """The whole request body when all of it has arrived (what ``receive`` would return), else None

@@ -16,7 +16,7 @@ CONFIG = f"""
 auth: {{mode: gateway, master_key_hash: "{MASTER_HASH}"}}
 server: {{request_log: false, reload_poll_seconds: 0}}
 providers:
-  builtin: {{kind: embedded, runtime: {{parallel: 2}}}}
+  builtin: {{kind: embedded, runtime: {{parallel: 2, max_tokens: 20}}}}
 models:
   local/smollm2-135m: {{deployments: [{{provider: builtin, model: local/smollm2-135m}}]}}
   local/minilm-l6: {{deployments: [{{provider: builtin, model: local/minilm-l6}}]}}
@@ -62,6 +62,20 @@ def test_stream_on_builtin_model(client: openai.OpenAI) -> None:
     )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize(("asked", "generated"), [(None, 20), (30, 30)])
+def test_runtime_max_tokens_is_the_default(client: openai.OpenAI, asked: int | None, generated: int) -> None:
+    """Without it llama.cpp generates until end of text or a full context (minutes on a busy machine);
+    a request's own max_tokens wins."""
+    resp = client.chat.completions.create(
+        model="local/smollm2-135m",
+        messages=[{"role": "user", "content": "Write a long story about a dragon who learns to fly."}],
+        temperature=0,
+        **({"max_tokens": asked} if asked else {}),
+    )
+    assert resp.usage is not None and resp.usage.completion_tokens == generated
+    assert resp.choices[0].finish_reason == "length"
 
 
 def test_child_is_not_reachable_without_the_gateway(

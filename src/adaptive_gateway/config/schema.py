@@ -97,6 +97,9 @@ class RuntimeOptions(Strict):
     threads: int = Field(1, ge=1, le=64)
     ctx_size: int = Field(2048, ge=256)
     parallel: int = Field(4, ge=1, le=64)
+    # tokens per answer when a request sets no max_tokens (llama.cpp's own default generates until end of
+    # text or a full context); a request's own max_tokens wins
+    max_tokens: int = Field(512, ge=1)
     autostart: bool = False  # start with the gateway instead of on first use
 
 

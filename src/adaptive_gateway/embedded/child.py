@@ -46,6 +46,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ctx-size", type=int, default=2048)
     parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=512, help="per answer, when a request sets none")
     parser.add_argument("--parent-pid", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -59,6 +60,9 @@ def _params(args: argparse.Namespace) -> Any:
     params.port = args.port
     params.n_ctx = args.ctx_size
     params.n_parallel = args.parallel
+    # llama.cpp's default (-1) generates until end of text or a full context: a request without
+    # max_tokens to a 135M model could take minutes. A request's own max_tokens still wins.
+    params.n_predict = args.max_tokens
     # One shared KV cache: any single request may use the whole context, not ctx_size / parallel.
     params.kv_unified = True
     params.cpuparams.n_threads = args.threads

@@ -21,6 +21,7 @@ class RuntimeSpec:
     threads: int = 1
     ctx_size: int = 2048
     parallel: int = 4
+    max_tokens: int = 512  # per answer, when a request sets none
     alias: str | None = None  # the model id the child reports (default: the runtime's name)
 
 
@@ -47,6 +48,7 @@ class RuntimeManager:
                 threads=spec.threads,
                 ctx_size=spec.ctx_size,
                 parallel=spec.parallel,
+                max_tokens=spec.max_tokens,
                 host=host,
                 alias=spec.alias or name,
                 api_key=self.api_key,
@@ -63,12 +65,13 @@ class RuntimeManager:
         threads: int = 1,
         ctx_size: int = 2048,
         parallel: int = 4,
+        max_tokens: int = 512,
         host: str = "127.0.0.1",
         api_key: str | None = None,
         policy: SupervisorPolicy | None = None,
     ) -> RuntimeManager:
         """A manager for models found by ``find_models``, all sized alike."""
-        specs = {m.name: RuntimeSpec(m.path, threads, ctx_size, parallel) for m in models}
+        specs = {m.name: RuntimeSpec(m.path, threads, ctx_size, parallel, max_tokens) for m in models}
         return cls(specs, host=host, api_key=api_key, policy=policy)
 
     @property

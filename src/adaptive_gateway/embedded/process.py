@@ -31,6 +31,7 @@ class ChildSpec:
     ctx_size: int
     parallel: int
     api_key: str | None = None
+    max_tokens: int = 512
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
@@ -44,7 +45,8 @@ class ChildSpec:
             "--model", str(self.model_path), "--alias", self.alias,
             "--host", self.host, "--port", str(self.port),
             "--threads", str(self.threads), "--ctx-size", str(self.ctx_size),
-            "--parallel", str(self.parallel), "--parent-pid", str(os.getpid()),
+            "--parallel", str(self.parallel), "--max-tokens", str(self.max_tokens),
+            "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
 
 

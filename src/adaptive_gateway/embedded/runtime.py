@@ -92,6 +92,7 @@ class EmbeddedRuntime:
         threads: int = 1,
         ctx_size: int = 2048,
         parallel: int = 4,
+        max_tokens: int = 512,
         host: str = "127.0.0.1",
         alias: str | None = None,
         api_key: str | None = None,
@@ -101,6 +102,7 @@ class EmbeddedRuntime:
         self.alias = alias or model_name(self.model_path)
         self.api_key = api_key
         self._host, self._threads, self._ctx_size, self._parallel = host, threads, ctx_size, parallel
+        self._max_tokens = max_tokens
         self.policy = policy or SupervisorPolicy()
         self._state = RuntimeState.STOPPED
         self._supervisor: asyncio.Task[None] | None = None
@@ -244,6 +246,7 @@ class EmbeddedRuntime:
             self._ctx_size,
             self._parallel,
             self.api_key,
+            self._max_tokens,
         )
         self._child = await ChildProcess.spawn(spec)
         return self._child

@@ -69,6 +69,7 @@ class EmbeddedRuntimes:
                 threads=opts.threads if opts else 1,
                 ctx_size=opts.ctx_size if opts else 2048,
                 parallel=opts.parallel if opts else 4,
+                max_tokens=opts.max_tokens if opts else 512,
                 alias=name,
             )
             mgr = self._managers[key] = RuntimeManager({provider.name: spec}, api_key=provider.api_key)

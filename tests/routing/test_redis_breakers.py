@@ -4,6 +4,7 @@ Under CI=true a missing Redis fails these tests (see conftest.redis_prefix)."""
 from __future__ import annotations
 
 import asyncio
+import random
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,8 @@ import httpx
 from adaptive_gateway.errors import UpstreamUnreachable
 from adaptive_gateway.fakes import FakeUpstream, Knobs
 from adaptive_gateway.routing.breaker import ALLOW, CLOSED, DENY, HALF_OPEN, OPEN, PROBE
+from adaptive_gateway.routing.breaker_redis import RedisBreakers
+from adaptive_gateway.routing.health import Board
 from adaptive_gateway.routing.retry import classify
 from adaptive_gateway.routing.router import Router
 from tests.routing.conftest import wait_until
@@ -133,6 +136,23 @@ async def test_another_process_opens_it(redis_prefix: tuple[str, str], clock: Fa
         assert router.gate(dep, st) == DENY
     finally:
         await router.close()
+
+
+async def test_close_soon_after_start_never_hangs(redis_prefix: tuple[str, str]) -> None:
+    """redis-py can swallow a cancellation that lands while subscribing; close() must still return
+    (it hung CI for 120 s when a test's blocking subprocess call delayed the subscription)."""
+    url, prefix = redis_prefix
+    rng = random.Random(7)
+    for _ in range(40):
+        shared = RedisBreakers(url, prefix, Board(), poll_seconds=0.05)
+        starting = asyncio.create_task(shared.start())
+        await asyncio.sleep(rng.random() * 0.004)
+        closing = asyncio.create_task(shared.close())
+        done, _ = await asyncio.wait([closing], timeout=10)
+        assert done, "close() hung"
+        closing.result()
+        starting.cancel()
+        assert all(task.done() for task in shared._loops)
 
 
 async def test_unreachable_redis_decides_locally(clock: FakeClock) -> None:

@@ -119,3 +119,32 @@ def test_cache_policy_and_redactions() -> None:
     assert v[("adaptive_gateway_redactions_total", (("type", "email"),))] == 2
     assert v[("adaptive_gateway_policy_blocks_total", (("reason", "blocked_by_policy"),))] == 1
     assert v[("adaptive_gateway_trust_level_requests_total", (("level", "confidential"),))] == 1
+
+
+def test_the_shared_entry_splits_into_each_family_across_flushes() -> None:
+    """record() keeps one pending entry per combination of labels; flush() splits it per family."""
+    m = GatewayMetrics("1")
+    m.record(
+        sample(client="claude-code", key="key_1", tenant="t1", cost=0.5, cache="miss", trust_level="public")
+    )
+    m.record(sample(client="codex", key="key_2", tenant="t2", cost=0.25, cache="hit", trust_level="internal"))
+    m.record(sample(client="codex", key="key_2", tenant="t2", cost=0.0, cache="hit", trust_level="internal"))
+    m.record(sample(client="codex", key="", tenant="", cost=0.0, cache=None, trust_level=None, latency_s=3.0))
+    m.flush()  # a second generation adds to the first
+    m.record(sample(client="codex", key="key_2", tenant="t2", cost=0.25, cache="hit", trust_level="internal"))
+    v = values(m)
+    assert v[("adaptive_gateway_client_requests_total", (("client", "claude-code"),))] == 1
+    assert v[("adaptive_gateway_client_requests_total", (("client", "codex"),))] == 4
+    assert v[("adaptive_gateway_key_requests_total", (("key", "key_1"), ("tenant", "t1")))] == 1
+    assert v[("adaptive_gateway_key_requests_total", (("key", "key_2"), ("tenant", "t2")))] == 3
+    assert v[("adaptive_gateway_key_cost_usd_total", (("key", "key_1"), ("tenant", "t1")))] == 0.5
+    assert v[("adaptive_gateway_key_cost_usd_total", (("key", "key_2"), ("tenant", "t2")))] == 0.5
+    assert v[("adaptive_gateway_cache_requests_total", (("cache", "response"), ("result", "hit")))] == 3
+    assert v[("adaptive_gateway_cache_requests_total", (("cache", "response"), ("result", "miss")))] == 1
+    assert v[("adaptive_gateway_trust_level_requests_total", (("level", "internal"),))] == 3
+    assert v[("adaptive_gateway_trust_level_requests_total", (("level", "public"),))] == 1
+    duration = (("model", "gpt"), ("route", "openai_chat"))
+    assert v[("adaptive_gateway_request_duration_seconds_count", duration)] == 5
+    assert v[("adaptive_gateway_request_duration_seconds_sum", duration)] == 0.04 * 4 + 3.0
+    assert v[("adaptive_gateway_request_duration_seconds_bucket", (("le", "2.5"), *duration))] == 4
+    assert v[("adaptive_gateway_cost_usd_total", (("model", "gpt"), ("provider", "fake")))] == 1.0

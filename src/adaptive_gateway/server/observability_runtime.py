@@ -85,7 +85,7 @@ class ObservabilityRuntime:
         gw = self.gw
         if gw.log.enabled:
             attempts = len(ctx.attempts) + (1 if ctx.deployment is not None else 0)
-            gw.log.write(record_of(s, attempts, recorded_content(ctx, s.trust_level)))
+            gw.log.write_line(record_of(s, attempts, recorded_content(ctx, s.trust_level)))
         if self.recorder is not None:
             self.recorder.offer(ctx, s)
 

@@ -40,7 +40,7 @@ def gateway(
     fakes: tuple[FakeUpstream, FakeUpstream], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayThread]:
     oai, ant = fakes
-    config = two_upstreams_config(oai.url, ant.url) + "cache: {enabled: true}\n"
+    config = two_upstreams_config(oai.url, ant.url, extra="cache: {enabled: true}")
     with GatewayThread(config, tmp_path_factory.mktemp("gw")) as gw:
         yield gw
 

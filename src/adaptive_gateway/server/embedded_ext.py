@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adaptive_gateway.config import Provider
+from adaptive_gateway.config.schema import RuntimeOptions
 from adaptive_gateway.embedded import (
     EMBEDDING_NAME,
     EmbeddedError,
@@ -63,13 +64,13 @@ class EmbeddedRuntimes:
         key = (provider.name, path, provider.api_key or "")
         mgr = self._managers.get(key)
         if mgr is None:
-            opts = provider.runtime
+            opts = provider.runtime or RuntimeOptions()  # the config's defaults, kept in one place
             spec = RuntimeSpec(
                 path,  # type: ignore[arg-type]
-                threads=opts.threads if opts else 1,
-                ctx_size=opts.ctx_size if opts else 2048,
-                parallel=opts.parallel if opts else 4,
-                max_tokens=opts.max_tokens if opts else 512,
+                threads=opts.threads,
+                ctx_size=opts.ctx_size,
+                parallel=opts.parallel,
+                max_tokens=opts.max_tokens,
                 alias=name,
             )
             mgr = self._managers[key] = RuntimeManager({provider.name: spec}, api_key=provider.api_key)

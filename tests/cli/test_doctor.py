@@ -17,7 +17,7 @@ from adaptive_gateway.cli.main import build_app
 from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.server.runner import check_port
 from tests.integrations.homes import CODEX_TOML, make_home
-from tests.support.gateway import MASTER_HASH, MASTER_KEY, GatewayThread, free_port
+from tests.support.gateway import MASTER_HASH, MASTER_KEY, GatewayThread, free_port, listening_socket
 
 
 @pytest.fixture
@@ -71,12 +71,6 @@ models:
     return text
 
 
-def _gateway(text: str, tmp_path: Path, port: int) -> GatewayThread:
-    gw = GatewayThread(text, tmp_path)
-    gw.port, gw.url = port, f"http://127.0.0.1:{port}"
-    return gw
-
-
 def _integrate_codex(home: Path, port: int) -> None:
     code, _, err = _cli(
         "integrate", "codex", "--yes", "--home", str(home), "--gateway-url", f"http://127.0.0.1:{port}"
@@ -88,7 +82,8 @@ def test_healthy_setup(
     tmp_path: Path, state: Path, fake_ollama: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = make_home(tmp_path, {".codex/config.toml": CODEX_TOML})
-    port = free_port()
+    sock = listening_socket()  # the port is in the config and the client's settings before the gateway runs
+    port = sock.getsockname()[1]
     text = _setup(
         state,
         port,
@@ -97,7 +92,7 @@ def test_healthy_setup(
     )
     _integrate_codex(home, port)
     monkeypatch.setenv("ADAPTIVE_GATEWAY_KEY", MASTER_KEY)
-    with _gateway(text, tmp_path, port):
+    with GatewayThread(text, tmp_path, sock):
         code, found = _doctor(home)
         human = _cli("doctor", "--home", str(home))  # the human-readable form
     problems = {name: f for name, f in found.items() if f["status"] not in ("ok", "skip")}
@@ -125,7 +120,8 @@ def test_broken_setup_findings_and_fixes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = make_home(tmp_path, {".codex/config.toml": CODEX_TOML})
-    port, closed = free_port(), free_port()
+    sock, closed = listening_socket(), free_port()
+    port = sock.getsockname()[1]
     text = _setup(
         state,
         port,
@@ -145,7 +141,7 @@ def test_broken_setup_findings_and_fixes(
     (state / "admin_key").chmod(0o644)
     monkeypatch.setenv("ADAPTIVE_GATEWAY_KEY", "sk-not-a-gateway-key")
 
-    with _gateway(text, tmp_path, port):
+    with GatewayThread(text, tmp_path, sock):
         code, found = _doctor(home)
         assert code == 1
         perms = found["permissions:config"]

@@ -25,6 +25,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listening_socket() -> socket.socket:
+    """A socket bound to a free local port and listening: the port stays ours until it is closed (a port
+    from :func:`free_port` is free only until someone else, e.g. an outgoing connection in a parallel
+    test, takes it before the server binds it)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
 def openai_config(upstream_url: str, *, mode: str = "gateway", extra: str = "") -> str:
     """A config with one OpenAI-compatible provider ``fake`` and model ``gpt-test`` on it."""
     return f"""
@@ -43,12 +53,16 @@ aliases:
 
 
 class GatewayThread:
-    def __init__(self, config_text: str, tmp_path: Path) -> None:
+    """``sock``: the listening socket to serve on (see :func:`listening_socket`), for a test that needs
+    the port before it has the config; by default one of its own."""
+
+    def __init__(self, config_text: str, tmp_path: Path, sock: socket.socket | None = None) -> None:
         self.config_path = tmp_path / "config.yaml"
         self.config_path.write_text(config_text)
         cfg = load_config(self.config_path)
         self.app: GatewayApp = build_app(compile_config(cfg, text=config_text), self.config_path)
-        self.port = free_port()
+        self._sock = sock if sock is not None else listening_socket()
+        self.port = int(self._sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -56,8 +70,6 @@ class GatewayThread:
     def start(self) -> GatewayThread:
         config = uvicorn.Config(
             self.app,
-            host="127.0.0.1",
-            port=self.port,
             loop="asyncio",
             lifespan="on",
             http=GatewayHttpProtocol,
@@ -70,7 +82,7 @@ class GatewayThread:
         attach(self.app, server)  # as the real server does: finishers batched while others are answered
 
         def run() -> None:
-            asyncio.run(server.serve())
+            asyncio.run(server.serve(sockets=[self._sock]))
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
@@ -86,6 +98,7 @@ class GatewayThread:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._sock.close()  # the server closed its listener; a gateway never started still holds it
 
     def __enter__(self) -> GatewayThread:
         return self.start()

@@ -4,7 +4,6 @@ about to expire announced once."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,11 @@ from adaptive_gateway.fakes.server import FakeUpstream
 from adaptive_gateway.store.models import utcnow
 from tests.accounts.helpers import ADMIN, HTTP, chat, config, create_key, eventually
 from tests.accounts.test_webhooks import Receiver, hooks
-from tests.support.gateway import GatewayThread
+from tests.support.gateway import GatewayThread, free_port
 
 
 def dead_redis_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 def test_unreachable_redis_falls_back_to_local_limits(fake_openai: FakeUpstream, tmp_path: Path) -> None:

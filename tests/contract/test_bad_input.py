@@ -3,7 +3,6 @@ drop, and nothing sent upstream."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import httpx
@@ -11,7 +10,7 @@ import pytest
 
 from tests.contract.cases import PNG_B64, WEATHER, Case, ToolSpec
 from tests.contract.conftest import BIG_IMAGE, Stack
-from tests.support.gateway import MASTER_KEY
+from tests.support.gateway import MASTER_KEY, free_port
 
 BAD_SCHEMA = ToolSpec(
     "broken", "A tool with a malformed schema.", {"type": "object", "properties": {"city": {"type": "strng"}}}
@@ -56,12 +55,7 @@ def test_image_too_large(stack: Stack, client: Any, model: str) -> None:
 
 @pytest.mark.parametrize("path", ["/missing.png", "closed-port"])
 def test_image_unreachable(stack: Stack, client: Any, path: str) -> None:
-    if path == "closed-port":
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            url = f"http://127.0.0.1:{s.getsockname()[1]}/x.png"
-    else:
-        url = stack.images + path
+    url = f"http://127.0.0.1:{free_port()}/x.png" if path == "closed-port" else stack.images + path
     message = assert_400(client, post(stack, client, Case("m-ollama", image_url=url)), url)
     assert "unreachable" in message or "HTTP 404" in message
     untouched(stack)

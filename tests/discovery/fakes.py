@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.gateway import free_port
+
 Routes = Mapping[str, Any]  # "GET /path" -> JSON body (dict/list) or text
 
 
@@ -73,10 +75,7 @@ def blackhole() -> Iterator[str]:
 
 def closed_port() -> str:
     """A port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 LMSTUDIO: Routes = {

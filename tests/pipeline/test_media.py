@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from adaptive_gateway.providers.gemini import GeminiAdapter
 from adaptive_gateway.providers.ollama import OllamaAdapter
 from adaptive_gateway.providers.openai import OpenAIAdapter
 from adaptive_gateway.types import ChatRequest, ContentPart, Message, Tool
+from tests.support.gateway import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 LIMIT = 4096
@@ -124,9 +124,7 @@ async def test_slow_and_unreachable_hosts(images: ImageServer, fetcher: MediaFet
     fetcher.timeout = 0.2
     with pytest.raises(InvalidRequest, match=r"did not arrive within 0\.2s"):
         await fetcher.fetch(images.url + "/slow", "w")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()
     with pytest.raises(InvalidRequest, match="is unreachable") as exc:
         await fetcher.fetch(f"http://127.0.0.1:{closed}/x.png", "w")
     assert exc.value.code == "image_unreachable"

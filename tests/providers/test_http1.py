@@ -27,6 +27,7 @@ from adaptive_gateway.providers.base import UpstreamRequest
 from adaptive_gateway.providers.http1 import Http1Client
 from adaptive_gateway.providers.http1_conn import HIGH_WATER
 from adaptive_gateway.providers.upstream import Upstream
+from tests.support.gateway import free_port
 
 LOCAL = "127.0.0.1"
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
@@ -318,10 +319,7 @@ async def test_connection_close_and_body_until_eof(client: Http1Client) -> None:
 
 
 async def test_refused_connection_is_unreachable(client: Http1Client) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(UpstreamUnreachable, match="up: ConnectionRefusedError"):
         await client.send(provider(url), chat(url))
 

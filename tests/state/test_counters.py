@@ -20,6 +20,7 @@ from adaptive_gateway.state import (
 )
 from adaptive_gateway.state.redis import RedisCounters
 from tests.store.backends import REDIS_URL
+from tests.support.gateway import free_port
 
 FAR = 4_000_000_000.0  # a budget period that ends far in the future
 
@@ -242,11 +243,7 @@ async def test_an_admission_cancelled_in_flight_gives_back_what_it_took(redis_pr
 
 
 async def test_unreachable_redis_fails_every_admission_of_the_batch() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     counters = RedisCounters(f"redis://127.0.0.1:{port}/0", "agwt:", timeout=0.5)
     try:
         results = await asyncio.gather(

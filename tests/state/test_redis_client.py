@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import pytest
 
@@ -13,13 +12,11 @@ from adaptive_gateway.state.fallback import ResilientCounters
 from adaptive_gateway.state.redis import RedisCounters
 from adaptive_gateway.state.resp import RespClient, RespError, encode
 from tests.store.backends import REDIS_URL
+from tests.support.gateway import free_port
 
 
 def dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 def test_encode_is_resp_arrays() -> None:

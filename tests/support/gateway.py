@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -19,10 +20,34 @@ MASTER_KEY = "sk-test-master-0123456789"
 MASTER_HASH = hash_key(MASTER_KEY)
 
 
+def _below_ephemeral() -> range:
+    """Ports the kernel never hands out as the local end of an outgoing connection (those come from
+    ``ip_local_port_range``): the 12,000 below that range."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(1024, low - 12_000), low)
+
+
+_PORTS = _below_ephemeral()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A local port that is free now, for a server started later (a subprocess given ``--port``). Picked
+    at random below the ephemeral range: a port from ``bind(0)`` is an ephemeral one, and between its
+    close and the server's bind any outgoing connection, in this test or a parallel one, may be given it
+    as its local port (a CI failure: "address already in use"). Where the server can take a socket,
+    :func:`listening_socket` holds the port instead."""
+    for _ in range(200):
+        port = random.choice(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 def listening_socket() -> socket.socket:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import fields
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from adaptive_gateway.store.queue import (
 )
 
 DAY = dt.datetime(2025, 3, 4, 10, 0, 0)
+USAGE_FIELDS = [f.name for f in fields(UsageRow)]
 
 
 def row(
@@ -141,6 +143,45 @@ async def test_a_large_batch_keeps_every_row_and_value(migrated: Store) -> None:
         assert error == (f'it\'s "{i}"; DROP TABLE usage;--' if i % 97 == 0 else None)
         assert at == DAY
     assert sum(g[2] for g in got) == n * (n - 1) // 2
+
+
+async def test_every_column_of_every_row_lands_whatever_group_it_is_in(migrated: Store) -> None:
+    """SQLite binds the values a large group of rows shares once per statement and a small group's row
+    by row (queue._sqlite_rows): both ways, and across the statement sizes a batch is cut into, each row
+    is stored exactly as queued, column by column."""
+    queue = WriteBehind(migrated, interval=60)
+    rows = []
+    for i in range(777):
+        big = i % 3 != 0  # two large groups (key_a / key_b) and many small ones
+        r = UsageRow(
+            f"req-{i}",
+            to_epoch(DAY) + i * 0.001234,
+            (f"key_{'ab'[i % 2]}" if big else f"key_{i}") if i % 11 else None,
+            "ten_a" if big else None,
+            "m1" if big else f"m{i % 4}",
+            "prov" if big else None,
+            "m1#0:prov/up" if big else None,
+            "openai_chat",
+            200 if big else 400 + i % 5,
+            i,
+            2 * i,
+            i % 3,
+            1000 * i,
+            i / 8,
+            estimated=not big and i % 2 == 0,
+            error=None if big else f"bad {i}: 'quoted' \"too\"",
+        )
+        rows.append(r)
+        queue.add_usage(r)
+    assert await queue.flush()
+    columns = [getattr(Usage, c) for c in USAGE_FIELDS]
+    async with migrated.engine.connect() as conn:
+        got = {g[0]: tuple(g) for g in (await conn.execute(select(*columns))).all()}
+    assert len(got) == len(rows)
+    for r in rows:
+        want = tuple(getattr(r, c) for c in USAGE_FIELDS)
+        at = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=round(r.created_at * 1e6))
+        assert got[r.request_id] == (*want[:1], at, *want[2:]), r.request_id
 
 
 async def test_a_full_batch_is_written_without_waiting_for_the_interval(migrated: Store) -> None:

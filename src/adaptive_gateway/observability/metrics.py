@@ -63,6 +63,13 @@ class _Pending:
         self.total = 0.0
         self.exemplar: tuple[int, str, float] | None = None
 
+    def add(self, bounds: tuple[float, ...], v: float, tid: str | None) -> None:
+        i = bisect_left(bounds, v)  # the first bucket whose bound is >= v; len(bounds): +Inf
+        self.counts[i] += 1
+        self.total += v
+        if tid is not None:
+            self.exemplar = (i, tid, v)
+
 
 # attribute, type, name (after the prefix), help, labels, extra keyword arguments
 _SPECS: tuple[tuple[str, type[Any], str, str, tuple[str, ...], dict[str, Any]], ...] = (
@@ -190,12 +197,7 @@ class GatewayMetrics:
     def _observe(
         self, family: Histogram, bounds: tuple[float, ...], labels: Labels, v: float, tid: str | None
     ) -> None:
-        pending = self._pending(family, bounds, labels)
-        i = bisect_left(bounds, v)  # the first bucket whose bound is >= v; len(bounds): +Inf
-        pending.counts[i] += 1
-        pending.total += v
-        if tid is not None:
-            pending.exemplar = (i, tid, v)
+        self._pending(family, bounds, labels).add(bounds, v, tid)
 
     def record(self, s: Sample) -> None:
         """Account one finished request (O(1), no I/O). The series every request touches (requests,
@@ -229,13 +231,7 @@ class GatewayMetrics:
         acc[1] += s.input_tokens
         acc[2] += s.output_tokens
         acc[3] += s.cost
-        latency = s.latency_s
-        pending: _Pending = acc[4]
-        i = bisect_left(LATENCY_BUCKETS, latency)
-        pending.counts[i] += 1
-        pending.total += latency
-        if s.trace_id is not None:
-            pending.exemplar = (i, s.trace_id, latency)
+        acc[4].add(LATENCY_BUCKETS, s.latency_s, s.trace_id)
         if s.upstream_s is not None:
             self._observe(self.f.upstream, LATENCY_BUCKETS, (s.provider,), s.upstream_s, s.trace_id)
         if s.ttft_s is not None:

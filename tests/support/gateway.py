@@ -52,8 +52,8 @@ def free_port() -> int:
 
 def listening_socket() -> socket.socket:
     """A socket bound to a free local port and listening: the port stays ours until it is closed (a port
-    from :func:`free_port` is free only until someone else, e.g. an outgoing connection in a parallel
-    test, takes it before the server binds it)."""
+    from :func:`free_port` is free only until another server, in this test or a parallel one, binds
+    it first)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
